@@ -1,0 +1,39 @@
+# livepapers — the README's commands. Everything runs inside .venv, created on first use.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PAPER  ?=
+PROFILE ?= default
+EXTRAS ?= dev,ray
+
+.PHONY: setup test lint reproduce report bench clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: an unpinned torch pulls several GB of GPU wheels.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (livepapers needs Python 3.11)" >&2; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: setup lint
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q
+
+reproduce: setup
+	OMP_NUM_THREADS=1 $(VENV)/bin/livepapers reproduce $(if $(PAPER),$(PAPER),--all) --profile $(PROFILE)
+
+report: setup
+	$(VENV)/bin/livepapers report
+
+bench: setup
+	OMP_NUM_THREADS=1 $(VENV)/bin/livepapers bench $(PAPER)
+
+clean:
+	rm -rf $(VENV) site build src/*.egg-info

@@ -1,0 +1,3 @@
+from livepapers.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""Measuring helpers for ``benchmarks/``: timing (torch.utils.benchmark), FLOPs, peak memory, JSON out.
+
+Absolute times on shared cores are reported, never asserted; benchmarks compare against a baseline
+measured in the same run and report ratios.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils import benchmark as tbench
+from torch.utils.flop_counter import FlopCounterMode
+
+from livepapers.core.runs import atomic_write_json, env_info, source_root
+
+
+def time_fn(fn: Callable[[], Any], *, label: str = "", sub_label: str = "", description: str = "",
+            min_run_time: float = 0.5, num_threads: int = 1, warmup: int = 2) -> dict[str, float]:
+    """Median and IQR seconds per call of ``fn()`` (``blocked_autorange`` after ``warmup`` calls)."""
+    for _ in range(warmup):
+        fn()
+    timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=num_threads, label=label,
+                         sub_label=sub_label, description=description)
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return {"median_s": float(m.median), "iqr_s": float(m.iqr), "runs": len(m.times), "measurement": m}
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn()`` by ``torch.utils.flop_counter`` (2 per multiply-add, not MACs)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _rss_child(fn: Callable[[], Any], conn: Any) -> None:
+    torch.set_num_threads(1)
+    before = _current_rss_bytes()
+    fn()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    conn.send(max(0, peak - before))
+    conn.close()
+
+
+def _current_rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_memory_mb(fn: Callable[[], Any]) -> float:
+    """Peak resident memory added by one call of ``fn()``, in MiB, measured in a forked child.
+
+    The child starts with the parent's memory, so the figure is the growth of the high-water mark
+    during ``fn`` (allocator caches included). Linux only; ``fn`` runs single-threaded.
+    """
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_rss_child, args=(fn, child))
+    p.start()
+    value = parent.recv()
+    p.join()
+    return value / 2**20
+
+
+def results_path(name: str) -> Path:
+    return source_root() / "benchmarks" / "results" / f"{name}.json"
+
+
+def write_results(name: str, results: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/<name>.json`` with the machine's description beside the numbers."""
+    env = env_info()
+    env.pop("command", None)
+    path = results_path(name)
+    atomic_write_json(path, {"benchmark": name, "env": env, "results": results})
+    return path

@@ -1,0 +1,117 @@
+"""The one list of papers: slug -> package, imported lazily on lookup.
+
+A paper package ``livepapers.<pkg>`` holds ``PAPER`` (:class:`PaperInfo`) in its ``__init__``,
+``experiment.py`` (``Config``, ``PROFILES``, ``run``) and ``claims.py`` (``CLAIMS``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+PAPERS: dict[str, str] = {
+    "neural-mechanics": "livepapers.neural_mechanics",
+    "nnphd": "livepapers.nnphd",
+    "dynamicvit": "livepapers.dynamicvit",
+}
+
+
+class UnknownPaper(KeyError):
+    """Raised for a slug that is not registered; the message lists the known slugs."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want plain text
+        return str(self.args[0])
+
+
+class UnknownProfile(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class PaperInfo:
+    """Bibliographic metadata of one paper; lives in the paper's ``__init__``."""
+
+    slug: str
+    title: str
+    authors: str
+    year: int
+    arxiv: str = ""
+    venue: str = ""
+    bibtex: str = ""
+    seed: str = ""
+    summary: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv}" if self.arxiv else ""
+
+
+class Paper:
+    """A registered paper; its modules are imported on first use."""
+
+    def __init__(self, slug: str, package: str) -> None:
+        self.slug = slug
+        self.package = package
+
+    def __repr__(self) -> str:
+        return f"Paper({self.slug!r})"
+
+    @cached_property
+    def module(self) -> ModuleType:
+        return importlib.import_module(self.package)
+
+    @cached_property
+    def experiment(self) -> ModuleType:
+        return importlib.import_module(self.package + ".experiment")
+
+    @cached_property
+    def claims_module(self) -> ModuleType:
+        return importlib.import_module(self.package + ".claims")
+
+    @property
+    def info(self) -> PaperInfo:
+        return self.module.PAPER
+
+    @property
+    def claims(self) -> tuple:
+        return tuple(self.claims_module.CLAIMS)
+
+    @property
+    def profiles(self) -> dict[str, Any]:
+        return dict(self.experiment.PROFILES)
+
+    def profile(self, name: str) -> Any:
+        profiles = self.profiles
+        if name not in profiles:
+            raise UnknownProfile(f"unknown profile {name!r} for {self.slug}; known: {', '.join(profiles)}")
+        return profiles[name]
+
+    def n_seeds(self, config: Any) -> int:
+        return int(getattr(config, "n_seeds", 1)) if dataclasses.is_dataclass(config) else 1
+
+    @property
+    def readme(self) -> Path:
+        return Path(self.module.__file__).with_name("README.md")
+
+
+def slugs() -> list[str]:
+    """Every registered slug, in registry order."""
+    return list(PAPERS)
+
+
+def get(slug: str) -> Paper:
+    """The paper registered under ``slug``; unknown slugs raise :class:`UnknownPaper`."""
+    if slug not in PAPERS:
+        raise UnknownPaper(f"unknown paper {slug!r}; known: {', '.join(PAPERS)}")
+    return Paper(slug, PAPERS[slug])
+
+
+def all_papers() -> list[Paper]:
+    return [get(s) for s in PAPERS]

@@ -1,0 +1,273 @@
+"""Reports: one run -> ``report.md``; all runs -> ``site/`` (the live digest); README results blocks.
+
+Everything here reads run folders; no number is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livepapers.core import registry
+from livepapers.core.runs import atomic_write_text, read_json, read_status
+
+VERDICT_MARK = {"holds": "✅ holds", "fails": "❌ fails", "inconclusive": "⚠️ inconclusive",
+                "not_checkable": "⛔ not checkable"}
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+@dataclass
+class RunRecord:
+    """What a run folder says about itself (tolerant of killed runs with missing files)."""
+
+    folder: Path
+    slug: str
+    profile: str
+    status: str
+    config: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    verdicts: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    seconds: float | None = None
+    figures: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(VERDICT_MARK, 0)
+        for v in self.verdicts:
+            out[v["status"]] = out.get(v["status"], 0) + 1
+        return out
+
+
+def _maybe_json(path: Path, default: Any) -> Any:
+    try:
+        return read_json(path)
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def load_run(folder: str | Path) -> RunRecord:
+    folder = Path(folder)
+    cfg = _maybe_json(folder / "config.json", {})
+    claims = _maybe_json(folder / "claims.json", {})
+    metrics = _maybe_json(folder / "metrics.json", {})
+    figures = _maybe_json(folder / "figures.json", [])
+    figures = [f for f in figures if (folder / f["file"]).exists()]
+    seconds = (metrics.get("seconds") or {}).get("wall")
+    return RunRecord(folder=folder, slug=cfg.get("slug", folder.parent.name),
+                     profile=cfg.get("profile", "?"), status=read_status(folder), config=cfg,
+                     env=_maybe_json(folder / "env.json", {}), verdicts=claims.get("verdicts", []),
+                     summary=metrics.get("summary", {}), seconds=seconds, figures=figures)
+
+
+def find_runs(root: str | Path, slug: str | None = None) -> list[RunRecord]:
+    """All run folders under ``root`` (optionally one paper's), oldest first."""
+    root = Path(root)
+    if not root.exists():
+        return []
+    dirs = [root / slug] if slug else sorted(p for p in root.iterdir() if p.is_dir())
+    runs = []
+    for d in dirs:
+        if d.is_dir():
+            runs.extend(load_run(f) for f in sorted(d.iterdir())
+                        if f.is_dir() and (f / "config.json").exists())
+    return runs
+
+
+def latest_run(root: str | Path, slug: str, profile: str | None = "default",
+               complete_only: bool = True) -> RunRecord | None:
+    runs = [r for r in find_runs(root, slug)
+            if (profile is None or r.profile == profile)
+            and (not complete_only or r.status in ("complete", "diverged"))]
+    return runs[-1] if runs else None
+
+
+def readme_section(readme: Path, heading: str) -> str:
+    """The text under ``## <heading>`` of a paper README, up to the next ``## ``."""
+    if not readme.exists():
+        return ""
+    text = readme.read_text(encoding="utf-8")
+    m = re.search(rf"^## {re.escape(heading)}[^\n]*\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
+    return m.group(1).strip() if m else ""
+
+
+def _md_cell(s: Any) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def claims_table_md(paper: registry.Paper, run: RunRecord) -> str:
+    """Markdown table: id, statement, paper value, measured, check, verdict (+ reasons below)."""
+    by_id = {v["claim_id"]: v for v in run.verdicts}
+    lines = ["| claim | statement | paper | measured (mean ± sd, n) | check | verdict |",
+             "|---|---|---|---|---|---|"]
+    notes = []
+    for c in paper.claims:
+        v = by_id.get(c.id)
+        if v is None:
+            lines.append(f"| {c.id} | {_md_cell(c.statement)} | {_md_cell(c.paper_value)} | — | — | not run |")
+            continue
+        lines.append(f"| {c.id} | {_md_cell(c.statement)} | {_md_cell(c.paper_value)} | {_md_cell(v['measured'])} "
+                     f"| {_md_cell(v['expected'])} | {VERDICT_MARK.get(v['status'], v['status'])} |")
+        if v.get("reason"):
+            notes.append(f"- **{c.id}** ({v['status']}): {v['reason']}")
+    return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def _run_line(run: RunRecord) -> str:
+    env = run.env
+    rev = (env.get("git_revision") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else "")
+    secs = f", {run.seconds:.0f} s wall" if run.seconds is not None else ""
+    seeds = run.config.get("seeds", [])
+    return (f"run `{run.name}` — profile `{run.profile}`, seeds {seeds}, status **{run.status}**{secs}; "
+            f"git {rev}; torch {env.get('torch', '?')}, {env.get('cpu', '?')}")
+
+
+def write_run_report(folder: str | Path) -> Path:
+    """Write ``report.md`` of one run folder from its JSON files."""
+    run = load_run(folder)
+    paper = registry.get(run.slug)
+    info = paper.info
+    parts = [f"# {info.title} — reproduction", "",
+             f"{info.authors} ({info.year}). {info.venue} arXiv:{info.arxiv}".strip(), "",
+             _run_line(run), "", "## Claims", "", claims_table_md(paper, run), ""]
+    if run.figures:
+        parts += ["## Figures", ""]
+        for f in run.figures:
+            parts += [f"![{f.get('caption') or f['file']}]({f['file']})", "",
+                      f"*{f.get('caption') or f['file']}*", ""]
+    dev = readme_section(paper.readme, "Deviations")
+    if dev:
+        parts += ["## Deviations from the paper", "", dev, ""]
+    status = _maybe_json(Path(folder) / "status.json", {})
+    if status.get("messages"):
+        parts += ["## Problems", ""] + [f"- {m}" for m in status["messages"]] + [""]
+    path = Path(folder) / "report.md"
+    atomic_write_text(path, "\n".join(parts))
+    return path
+
+
+def readme_results_block(paper: registry.Paper, run: RunRecord) -> str:
+    return "\n".join([RESULTS_START,
+                      "<!-- generated by `livepapers report --readme` from the latest default run; do not edit -->",
+                      "", _run_line(run), "", claims_table_md(paper, run), "", RESULTS_END])
+
+
+def update_readme(slug: str, runs_root: str | Path = "runs") -> Path | None:
+    """Fill the README's results markers from the latest complete default run; None if there is none."""
+    paper = registry.get(slug)
+    run = latest_run(runs_root, slug, "default")
+    readme = paper.readme
+    if run is None or not readme.exists():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    if RESULTS_START not in text or RESULTS_END not in text:
+        raise ValueError(f"{readme} has no {RESULTS_START} … {RESULTS_END} markers")
+    head, rest = text.split(RESULTS_START, 1)
+    _, tail = rest.split(RESULTS_END, 1)
+    readme.write_text(head + readme_results_block(paper, run) + tail, encoding="utf-8")
+    return readme
+
+
+# ------------------------------------------------------------------------------------------------
+# the static site
+# ------------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
+th{background:#f3f3f3}.holds{background:#d8f5d8}.fails{background:#f9d0d0}.inconclusive{background:#fff1c2}
+.not_checkable{background:#e6e6e6}.incomplete,.running,.failed,.diverged{color:#a00;font-weight:bold}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}figure{margin:1em 0}code{background:#f4f4f4}
+.small{font-size:13px;color:#555}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+
+
+def _e(s: Any) -> str:
+    return html.escape(str(s))
+
+
+def build_site(runs_root: str | Path = "runs", out: str | Path = "site") -> Path:
+    """Write ``out/index.html`` (verdict matrix) and one page per paper; opens from file://."""
+    runs_root, out = Path(runs_root), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    papers = registry.all_papers()
+    max_claims = max((len(p.claims) for p in papers), default=0)
+    rows = []
+    for p in papers:
+        info = p.info
+        run = latest_run(runs_root, p.slug, "default")
+        by_id = {v["claim_id"]: v for v in (run.verdicts if run else [])}
+        cells = []
+        for c in p.claims:
+            v = by_id.get(c.id)
+            st = v["status"] if v else "none"
+            cells.append(f"<td class='{st}' title='{_e(c.statement)}'>{c.id}: {_e(st if v else '—')}</td>")
+        cells += ["<td></td>"] * (max_claims - len(p.claims))
+        state = (f"<span class='{run.status}'>{run.status}</span> {_e(run.name)}" if run else "no default run yet")
+        rows.append(f"<tr><td><a href='{p.slug}/index.html'>{_e(info.title)}</a><br>"
+                    f"<span class='small'>{_e(p.slug)} · {_e(info.seed)}</span></td>{''.join(cells)}"
+                    f"<td class='small'>{state}</td></tr>")
+        _paper_page(p, runs_root, out / p.slug)
+    head = "".join(f"<th>claim {i + 1}</th>" for i in range(max_claims))
+    body = ("<h1>livepapers — the live digest</h1><p>Latest <code>default</code> run of every paper; each cell is "
+            "a claim's verdict, computed from the run's metrics.</p>"
+            f"<table><tr><th>paper</th>{head}<th>latest run</th></tr>{''.join(rows)}</table>")
+    (out / "index.html").write_text(_page("livepapers", body), encoding="utf-8")
+    return out / "index.html"
+
+
+def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    info = p.info
+    runs = find_runs(runs_root, p.slug)
+    latest = latest_run(runs_root, p.slug, "default")
+    body = [f"<p><a href='../index.html'>← all papers</a></p><h1>{_e(info.title)}</h1>",
+            f"<p>{_e(info.authors)} ({info.year}). {_e(info.venue)} "
+            + (f"<a href='{_e(info.url)}'>arXiv:{_e(info.arxiv)}</a>" if info.arxiv else "")
+            + f"<br><span class='small'>digest item: {_e(info.seed)}</span></p>",
+            f"<p>{_e(info.summary)}</p>"]
+    if latest:
+        by_id = {v["claim_id"]: v for v in latest.verdicts}
+        body.append(f"<h2>Latest default run</h2><p class='small'>{_e(_run_line(latest))}</p><table>"
+                    "<tr><th>claim</th><th>statement</th><th>paper</th><th>measured</th><th>check</th>"
+                    "<th>verdict</th></tr>")
+        for c in p.claims:
+            v = by_id.get(c.id, {})
+            st = v.get("status", "none")
+            reason = f"<br><span class='small'>{_e(v['reason'])}</span>" if v.get("reason") else ""
+            body.append(f"<tr><td>{c.id}</td><td>{_e(c.statement)}</td><td>{_e(c.paper_value)}</td>"
+                        f"<td>{_e(v.get('measured', '—'))}</td><td>{_e(v.get('expected', '—'))}</td>"
+                        f"<td class='{st}'>{_e(st)}{reason}</td></tr>")
+        body.append("</table>")
+        figdir = out / latest.name
+        for f in latest.figures:
+            figdir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(latest.folder / f["file"], figdir / f["file"])
+            body.append(f"<figure><img src='{_e(latest.name)}/{_e(f['file'])}'><figcaption>"
+                        f"{_e(f.get('caption') or f['file'])}</figcaption></figure>")
+    else:
+        body.append("<p>No complete default run yet: <code>livepapers reproduce "
+                    f"{_e(p.slug)}</code>.</p>")
+    body.append("<h2>Run history</h2><table><tr><th>run</th><th>profile</th><th>status</th><th>verdicts</th>"
+                "<th>wall</th></tr>")
+    for r in reversed(runs):
+        counts = ", ".join(f"{k} {n}" for k, n in r.counts.items() if n)
+        secs = f"{r.seconds:.0f} s" if r.seconds is not None else "—"
+        body.append(f"<tr><td>{_e(r.name)}</td><td>{_e(r.profile)}</td><td class='{r.status}'>{_e(r.status)}</td>"
+                    f"<td>{_e(counts or '—')}</td><td>{secs}</td></tr>")
+    body.append("</table>")
+    (out / "index.html").write_text(_page(info.title, "".join(body)), encoding="utf-8")

@@ -1,0 +1,138 @@
+import math
+
+import pytest
+
+from livepapers.core.claims import (
+    AllOf,
+    Band,
+    Claim,
+    Order,
+    Ratio,
+    Slope,
+    aggregate_metrics,
+    count_statuses,
+    evaluate,
+    evaluate_claim,
+    fit_loglog_slope,
+    t_quantile,
+)
+
+
+def claim(check, over="mean"):
+    return Claim(id="C1", statement="s", source="Fig. 1", paper_value="v", check=check, over_seeds=over)
+
+
+def seeds(name, *values, **const):
+    return [{name: v, **const} for v in values]
+
+
+def test_band_holds_and_fails_on_single_seed():
+    assert evaluate_claim(claim(Band("x", lo=0.3)), seeds("x", 0.31)).status == "holds"
+    assert evaluate_claim(claim(Band("x", lo=0.3)), seeds("x", 0.29)).status == "fails"
+    assert evaluate_claim(claim(Band("x", lo=0.6, hi=0.68)), seeds("x", 0.648)).status == "holds"
+    assert evaluate_claim(claim(Band("x", lo=0.6, hi=0.68)), seeds("x", 0.7)).status == "fails"
+
+
+def test_mean_uses_t_interval_and_straddling_is_inconclusive():
+    tight = evaluate_claim(claim(Band("x", lo=0.3)), seeds("x", 0.50, 0.51, 0.49))
+    assert tight.status == "holds"
+    assert "± " in tight.measured and "(n=3)" in tight.measured
+    # mean 0.31 passes, but the interval [0.31 - t*sd/sqrt(3), ...] reaches below 0.3
+    straddle = evaluate_claim(claim(Band("x", lo=0.3)), seeds("x", 0.25, 0.31, 0.37))
+    assert straddle.status == "inconclusive"
+    assert "straddles" in straddle.reason
+    clearly_low = evaluate_claim(claim(Band("x", lo=0.3)), seeds("x", 0.10, 0.11, 0.12))
+    assert clearly_low.status == "fails"
+
+
+def test_t_interval_width_is_the_textbook_one():
+    # values 0, 1, 2: mean 1, sd 1, half width t(0.975, 2) / sqrt(3) = 4.303 / 1.732 = 2.484
+    half = t_quantile(2) / math.sqrt(3)
+    just_in = evaluate_claim(claim(Band("x", lo=1 - half - 1e-3)), seeds("x", 0.0, 1.0, 2.0))
+    just_out = evaluate_claim(claim(Band("x", lo=1 - half + 1e-3)), seeds("x", 0.0, 1.0, 2.0))
+    assert just_in.status == "holds"
+    assert just_out.status == "inconclusive"
+
+
+def test_every_seed_rule():
+    c = Band("x", hi=1e-10)
+    assert evaluate_claim(claim(c, "every"), seeds("x", 1e-16, 3e-16, 2e-16)).status == "holds"
+    assert evaluate_claim(claim(c, "every"), seeds("x", 1e-16, 1e-5, 2e-16)).status == "inconclusive"
+    assert evaluate_claim(claim(c, "every"), seeds("x", 1e-5, 1e-5, 1e-4)).status == "fails"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "nan", None])
+def test_non_finite_metric_is_inconclusive_and_named(bad):
+    v = evaluate_claim(claim(Band("acc", lo=0.5)), [{"acc": 0.9}, {"acc": bad}])
+    assert v.status == "inconclusive"
+    assert "acc" in v.reason
+
+
+def test_missing_metric_is_inconclusive_and_named():
+    v = evaluate_claim(claim(Order("acc", ">", "baseline_acc")), [{"acc": 0.9}])
+    assert v.status == "inconclusive"
+    assert "baseline_acc" in v.reason
+    assert evaluate_claim(claim(Band("acc", lo=0)), []).status == "inconclusive"
+
+
+def test_order_is_paired_and_respects_margin():
+    # every seed's method beats its paired baseline by ~0.01 although the baselines vary a lot
+    per_seed = [{"a": b + 0.01, "b": b} for b in (0.1, 0.5, 0.9)]
+    assert evaluate_claim(claim(Order("a", ">", "b")), per_seed).status == "holds"
+    assert evaluate_claim(claim(Order("a", ">", "b", margin=0.02)), per_seed).status == "fails"
+    assert evaluate_claim(claim(Order("a", "<", "b")), per_seed).status == "fails"
+    assert evaluate_claim(claim(Order("a", "<", 2.0)), per_seed).status == "holds"
+    assert evaluate_claim(claim(Order("a", "<", 1.0)), per_seed).status == "inconclusive"  # unpaired spread
+
+
+def test_ratio_and_zero_denominator():
+    assert evaluate_claim(claim(Ratio("slow", "fast", lo=1.5)), [{"slow": 3.0, "fast": 1.0}]).status == "holds"
+    assert evaluate_claim(claim(Ratio("slow", "fast", lo=1.5)), [{"slow": 1.2, "fast": 1.0}]).status == "fails"
+    v = evaluate_claim(claim(Ratio("slow", "fast", lo=1.5)), [{"slow": 1.0, "fast": 0.0}])
+    assert v.status == "inconclusive"
+
+
+def test_slope_recovers_a_known_power_law():
+    xs = (0.1, 0.03, 0.01)
+    m = {f"e{i}": 5.0 * x**2 for i, x in enumerate(xs)}
+    assert fit_loglog_slope(xs, [m[f"e{i}"] for i in range(3)]) == pytest.approx(2.0)
+    ok = Slope(x=xs, y=("e0", "e1", "e2"), lo=1.8, hi=2.2)
+    first_order = Slope(x=xs, y=("e0", "e1", "e2"), lo=0.8, hi=1.2)
+    assert evaluate_claim(claim(ok), [m]).status == "holds"
+    assert evaluate_claim(claim(first_order), [m]).status == "fails"
+
+
+def test_allof_combines():
+    m = [{"a": 1.0, "b": 0.0}]
+    both = AllOf((Band("a", lo=0.5), Order("a", ">", "b")))
+    one_fails = AllOf((Band("a", lo=2.0), Order("a", ">", "b")))
+    one_missing = AllOf((Band("a", lo=0.5), Band("zzz", lo=0.0)))
+    assert evaluate_claim(claim(both), m).status == "holds"
+    v = evaluate_claim(claim(one_fails), m)
+    assert v.status == "fails" and "a ≥ 2" in v.reason
+    assert evaluate_claim(claim(one_missing), m).status == "inconclusive"
+
+
+def test_not_checkable_and_validation():
+    c = Claim(id="C9", statement="s", source="t", paper_value="v", check=None, not_checkable="needs a GPU")
+    v = evaluate_claim(c, [{}])
+    assert v.status == "not_checkable" and v.reason == "needs a GPU"
+    with pytest.raises(ValueError, match="not_checkable"):
+        Claim(id="C9", statement="s", source="t", paper_value="v", check=None)
+    with pytest.raises(ValueError, match="over_seeds"):
+        claim(Band("x", lo=0), over="median")
+    with pytest.raises(ValueError):
+        Band("x")
+    with pytest.raises(ValueError):
+        Order("a", "=>", "b")
+    with pytest.raises(ValueError, match="duplicate"):
+        evaluate([c, c], [{}])
+
+
+def test_aggregate_and_counts():
+    agg = aggregate_metrics([{"x": 1.0}, {"x": 3.0}, {"x": 2.0, "y": 1.0}])
+    assert agg["x"]["mean"] == pytest.approx(2.0) and agg["x"]["sd"] == pytest.approx(1.0)
+    assert math.isnan(agg["y"]["mean"])  # a seed lacks y: no mean pretending it has n=3
+    vs = evaluate([claim(Band("x", lo=0))], [{"x": 1.0}])
+    assert count_statuses(vs)["holds"] == 1
+    assert vs[0].to_dict()["status"] == "holds"

@@ -1,0 +1,87 @@
+"""Every CLI error gives one line on stderr and exit code 2; a toy paper runs end to end."""
+
+import os
+
+import pytest
+
+from livepapers.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err):
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_unknown_slug_lists_known(capsys, toy_paper):
+    code, _, err = run_cli(capsys, "reproduce", "nosuchpaper", "--out", "/tmp/x")
+    line = one_line_error(code, err)
+    assert "nosuchpaper" in line and "toy" in line and "neural-mechanics" in line
+    code, _, err = run_cli(capsys, "show", "nosuchpaper")
+    assert "known:" in one_line_error(code, err)
+
+
+def test_unknown_profile(capsys, toy_paper, tmp_path):
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--profile", "huge", "--out", str(tmp_path))
+    line = one_line_error(code, err)
+    assert "huge" in line and "smoke, default, paper" in line
+
+
+def test_unknown_set_key_and_bad_value(capsys, toy_paper, tmp_path):
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--set", "lr=0.1", "--out", str(tmp_path))
+    line = one_line_error(code, err)
+    assert "'lr'" in line and "value" in line  # names the key and lists the known ones
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--set", "inner.width=wide", "--out", str(tmp_path))
+    line = one_line_error(code, err)
+    assert "inner.width" in line and "expected int" in line
+    assert not (tmp_path / "toy").exists()  # nothing started
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; covered by the file case below")
+def test_unwritable_out_dir_as_user(capsys, toy_paper, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--out", str(ro / "runs"))
+    assert "cannot write" in one_line_error(code, err)
+
+
+def test_out_dir_that_cannot_be_created(capsys, toy_paper, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--out", str(blocker / "runs"))
+    assert "cannot write" in one_line_error(code, err)
+
+
+def test_bad_seeds_and_slug_usage(capsys, toy_paper, tmp_path):
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--seeds", "0", "--out", str(tmp_path))
+    assert "--seeds" in one_line_error(code, err)
+    code, _, err = run_cli(capsys, "reproduce", "--out", str(tmp_path))
+    assert "name a paper" in one_line_error(code, err)
+    code, _, err = run_cli(capsys, "reproduce", toy_paper, "--all")
+    assert "not both" in one_line_error(code, err)
+
+
+def test_reproduce_show_list_report(capsys, toy_only, tmp_path):
+    runs, site = tmp_path / "runs", tmp_path / "site"
+    toy_paper = toy_only
+    code, out, _ = run_cli(capsys, "reproduce", toy_paper, "--profile", "smoke", "--out", str(runs),
+                           "--site", str(site), "--workers", "1", "--quiet")
+    assert code == 0
+    assert "run folder:" in out and "site:" in out and "C1" in out
+    assert (site / "index.html").exists() and (site / "toy" / "index.html").exists()
+    code, out, _ = run_cli(capsys, "show", toy_paper)
+    assert code == 0 and "C3" in out and "not checkable: needs ImageNet" in out and "smoke" in out
+    code, out, _ = run_cli(capsys, "report", "--runs", str(runs), "--out", str(site))
+    assert code == 0 and "index.html" in out
+
+
+def test_bench_unknown_slug(capsys):
+    code, _, err = run_cli(capsys, "bench", "nosuchpaper")
+    assert "unknown paper" in one_line_error(code, err)

@@ -1,0 +1,56 @@
+import json
+
+from livepapers.core.report import build_site, find_runs, latest_run, update_readme
+from livepapers.core.reproduce import reproduce
+from livepapers.core.runs import atomic_write_json, write_status
+
+
+def fake_run(root, slug, name, status, verdicts, profile="default"):
+    folder = root / slug / name
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "config.json", {"slug": slug, "profile": profile, "seeds": [0]})
+    atomic_write_json(folder / "claims.json", {"verdicts": verdicts})
+    atomic_write_json(folder / "env.json", {"git_revision": "abc", "torch": "2.13.0"})
+    write_status(folder, status)
+    return folder
+
+
+def verdict(cid, status):
+    return {"claim_id": cid, "status": status, "measured": "x = 1", "expected": "x ≥ 0", "reason": ""}
+
+
+def test_site_from_fake_run_folders(toy_only, tmp_path):
+    runs, site = tmp_path / "runs", tmp_path / "site"
+    fake_run(runs, "toy", "20240101T000000Z-default-s0", "complete",
+             [verdict("C1", "holds"), verdict("C2", "fails"), verdict("C3", "not_checkable")])
+    killed = fake_run(runs, "toy", "20240102T000000Z-default-s0", "running", [])
+    st = json.loads((killed / "status.json").read_text())
+    st["pid"] = 2**22 + 12345  # no such process: the run was killed
+    (killed / "status.json").write_text(json.dumps(st))
+    index = build_site(runs, site).read_text()
+    assert "A Toy Paper" in index
+    assert "class='holds'" in index and "class='fails'" in index and "class='not_checkable'" in index
+    page = (site / "toy" / "index.html").read_text()
+    assert "20240102T000000Z-default-s0" in page and "incomplete" in page  # history shows the killed run
+    assert "Latest default run" in page and "acc is high" in page
+    # the killed run is not taken as the latest result
+    assert latest_run(runs, "toy").name == "20240101T000000Z-default-s0"
+    assert [r.status for r in find_runs(runs, "toy")] == ["complete", "incomplete"]
+
+
+def test_site_with_no_runs(toy_only, tmp_path):
+    index = build_site(tmp_path / "none", tmp_path / "site").read_text()
+    assert "no default run yet" in index
+
+
+def test_readme_block_is_generated_from_latest_default_run(toy_paper, tmp_path):
+    from livepapers.core import registry
+
+    readme = registry.get(toy_paper).readme
+    before = readme.read_text()
+    assert update_readme(toy_paper, tmp_path / "runs") is None  # no run: README untouched
+    reproduce(toy_paper, profile="default", out=tmp_path / "runs", workers=1, verbose=False)
+    update_readme(toy_paper, tmp_path / "runs")
+    after = readme.read_text()
+    assert after != before and "| C1 | acc is high" in after and "-default-s0x3" in after
+    assert after.split("<!-- results:end -->")[1] == before.split("<!-- results:end -->")[1]
