@@ -15,9 +15,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (livepapers needs Python 3.11)" >&2; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq "torch==2.13.0"
+	$(PY) -m pip install -qq -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 lint: setup
