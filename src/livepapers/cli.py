@@ -152,6 +152,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
               f"{c['not_checkable']} not checkable")
         for v in run.verdicts:
             print(f"  {v['claim_id']:<4} {v['status']:<13} {v['measured']}")
+        if run.status != "complete":
+            from livepapers.core.runs import read_json
+
+            for msg in read_json(folder / "status.json").get("messages", []):
+                print(f"  problem: {msg}", file=sys.stderr)
         print(f"run folder: {folder}\nreport:     {folder / 'report.md'}")
     if not args.no_site:
         index = build_site(args.out, args.site)

@@ -85,3 +85,20 @@ def test_reproduce_show_list_report(capsys, toy_only, tmp_path):
 def test_bench_unknown_slug(capsys):
     code, _, err = run_cli(capsys, "bench", "nosuchpaper")
     assert "unknown paper" in one_line_error(code, err)
+
+
+def test_diverged_run_is_reported_with_its_step(capsys, toy_only, tmp_path):
+    code, out, err = run_cli(capsys, "reproduce", toy_only, "--set", "diverge=true", "--seeds", "1",
+                             "--out", str(tmp_path / "runs"), "--site", str(tmp_path / "site"), "--workers", "1")
+    assert code == 0  # the run itself ended cleanly: its claims are inconclusive, not a crash
+    assert "toy: diverged" in out and "inconclusive" in out
+    assert "at step 2" in err
+
+
+def test_list_shows_latest_counts(capsys, toy_only, tmp_path):
+    code, out, _ = run_cli(capsys, "list", "--runs", str(tmp_path))
+    assert code == 0 and "toy" in out and "no runs" in out
+    main(["reproduce", toy_only, "--seeds", "1", "--out", str(tmp_path), "--no-site", "--workers", "1"])
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, "list", "--runs", str(tmp_path))
+    assert "2 hold, 0 fail, 0 inconclusive, 1 n/c (default)" in out

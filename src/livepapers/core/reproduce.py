@@ -93,7 +93,7 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
     atomic_write_json(folder / "config.json", {"slug": slug, "profile": profile, "seeds": list(range(seed, seed + n)),
                                                "overrides": list(overrides or []), "config": to_dict(config)})
     atomic_write_json(folder / "env.json", {**env_info(seed), "n_seeds": n, "backend": backend})
-    tasks = [SeedTask(slug, config, s, str(folder / f"seed-{s}"), profile, k, verbose)
+    tasks = [SeedTask(slug, config, s, str(folder / f"seed-{s}"), profile, k + 1, verbose)  # bar 0: the sweep
              for k, s in enumerate(range(seed, seed + n))]
     t0 = time.perf_counter()
     try:
