@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -qq --upgrade pip
 	$(PY) -m pip install -qq "torch==2.13.0"
 	$(PY) -m pip install -qq -e ".[$(EXTRAS)]"
+	# Darfur data for potential-outcomes: PySensemakr's own dependencies are not needed (and pull jupyter)
+	$(PY) -m pip install -qq --no-deps "PySensemakr==0.0.8"
 	@touch $(STAMP)
 
 lint: setup
