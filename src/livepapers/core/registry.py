@@ -18,6 +18,7 @@ PAPERS: dict[str, str] = {
     "neural-mechanics": "livepapers.neural_mechanics",
     "nnphd": "livepapers.nnphd",
     "dynamicvit": "livepapers.dynamicvit",
+    "mega": "livepapers.mega",
     "potential-outcomes": "livepapers.potential_outcomes",
 }
 
