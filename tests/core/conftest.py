@@ -31,8 +31,10 @@ class Config:
     tag: str = "x"
     sizes: tuple[int, ...] = (1, 2)
     inner: Inner = Inner()
+    evidence: bool = True
 
-PROFILES = {"smoke": Config(n_seeds=2), "default": Config(), "paper": Config(value=2.0)}
+PROFILES = {"smoke": Config(n_seeds=2), "default": Config(), "paper": Config(value=2.0),
+            "tiny": Config(n_seeds=1, evidence=False)}
 
 def run(config, ctx):
     import matplotlib

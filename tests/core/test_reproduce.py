@@ -58,3 +58,11 @@ def test_crashing_run_is_marked_failed(toy_paper, tmp_path):
     (folder,) = list((tmp_path / "toy").iterdir())
     assert load_run(folder).status == "failed"
     assert "RuntimeError: boom" in (folder / "log.txt").read_text()
+
+
+def test_profile_that_is_not_evidence_reports_inconclusive(toy_paper, tmp_path):
+    folder = reproduce(toy_paper, profile="tiny", out=tmp_path, workers=1, verbose=False)
+    verdicts = {v["claim_id"]: v for v in load_run(folder).verdicts}
+    assert verdicts["C1"]["status"] == "inconclusive" and "would be: holds" in verdicts["C1"]["reason"]
+    assert verdicts["C1"]["measured"].startswith("acc = 1")  # the measurement is kept
+    assert verdicts["C3"]["status"] == "not_checkable"

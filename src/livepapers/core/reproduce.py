@@ -5,6 +5,7 @@ The data flows one way; nothing here knows any paper.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 import traceback
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from livepapers.core import registry, sweep
-from livepapers.core.claims import aggregate_metrics, count_statuses, evaluate
+from livepapers.core.claims import Verdict, aggregate_metrics, count_statuses, evaluate
 from livepapers.core.config import apply_overrides, to_dict
 from livepapers.core.runs import (
     Diverged,
@@ -61,6 +62,14 @@ def run_seed(task: SeedTask) -> dict[str, Any]:
     return {"seed": task.seed, "status": status, "message": message, "metrics": metrics, "seconds": seconds}
 
 
+def demote_to_inconclusive(v: Verdict, profile: str) -> Verdict:
+    """A profile too small to be evidence (``config.evidence = False``): keep the measurement, judge nothing."""
+    if v.status in ("holds", "fails"):
+        why = f"profile {profile!r} is too small to count as evidence (would be: {v.status})"
+        return dataclasses.replace(v, status="inconclusive", reason="; ".join(r for r in (why, v.reason) if r))
+    return v
+
+
 class RunFailed(RuntimeError):
     def __init__(self, folder: Path, message: str) -> None:
         super().__init__(f"{message} (run folder kept: {folder})")
@@ -106,6 +115,8 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
     _collect(folder, results)
     per_seed = [r["metrics"] for r in results]
     verdicts = evaluate(paper.claims, per_seed)
+    if not getattr(config, "evidence", True):
+        verdicts = [demote_to_inconclusive(v, profile) for v in verdicts]
     atomic_write_json(folder / "metrics.json", {"seeds": [r["seed"] for r in results],
                                                 "per_seed": per_seed, "summary": aggregate_metrics(per_seed),
                                                 "seconds": {"wall": wall, "per_seed": [r["seconds"] for r in results]}})
