@@ -321,3 +321,109 @@ def test_location_scale_equivariance(shift, scale):
     ht = IPW(normalized=False, n_boot=0)
     drift = ht.fit(y + 1000.0, t, e=e).estimate_.value - ht.fit(y, t, e=e).estimate_.value
     assert drift == pytest.approx(1000.0 * np.mean(t / e - (1 - t) / (1 - e)))
+
+
+def test_bayesian_imputation_posterior_variance_known_answer():
+    # intercept-only arms: SATE posterior mean = DiM and variance
+    # (n₁/n)²·E[σ₀²]·(1/n₀ + 1/n₁) + (n₀/n)²·E[σ₁²]·(1/n₁ + 1/n₀), E[σ_w²] = (n_w − 1)s_w²/(n_w − 3)
+    rng = np.random.default_rng(3)
+    t = np.r_[np.ones(8), np.zeros(8)]
+    y = 2 * rng.standard_normal(16) + 3 * t
+    n, n1, n0 = 16, 8, 8
+    s1, s0 = y[t == 1].var(ddof=1), y[t == 0].var(ddof=1)
+    v = (n1 / n) ** 2 * (n0 - 1) / (n0 - 3) * s0 * (1 / n0 + 1 / n1) \
+        + (n0 / n) ** 2 * (n1 - 1) / (n1 - 3) * s1 * (1 / n1 + 1 / n0)
+    est = BayesianImputation(n_draws=40_000, seed=0).fit(y, t).estimate_
+    assert est.value == pytest.approx(y[t == 1].mean() - y[t == 0].mean(), abs=0.03)
+    assert est.stderr**2 == pytest.approx(v, rel=0.05)  # σ² held at s² would read ≈ 30 % low
+
+
+def test_aipw_cross_fitting_uses_out_of_fold_nuisances(small):
+    from sklearn.dummy import DummyRegressor
+    from sklearn.model_selection import StratifiedKFold
+
+    y, t, x, e = small
+    fit = AIPW(outcome_model=DummyRegressor(), cross_fit=3, seed=5).fit(y, t, x, e=e)
+    assert fit.estimate_.diagnostics["cross_fit"] == 3
+    for train, test in StratifiedKFold(n_splits=3, shuffle=True, random_state=5).split(x, t):
+        for arm, mu in ((0, fit.mu0_), (1, fit.mu1_)):
+            np.testing.assert_allclose(mu[test], y[train][t[train] == arm].mean())
+
+
+def test_matching_bias_correction_known_answer():
+    # controls lie exactly on Y(0) = 2x, treated on 2x + 1; matches are inexact, the regression fixes them
+    z = np.array([0.0, 1.0, 0.2, 1.3, 5.0])
+    t = np.array([1, 1, 0, 0, 0.0])
+    y = 2 * z + t
+    x = z[:, None]
+    raw = PSMatching(caliper=None).fit(y, t, x, e=_expit(z)).estimate_.value
+    bc = PSMatching(caliper=None, bias_correction=True).fit(y, t, x, e=_expit(z)).estimate_.value
+    assert raw == pytest.approx(((1 - 0.4) + (3 - 2.6)) / 2)
+    assert bc == pytest.approx(1.0)
+    atc = PSMatching(caliper=None, bias_correction=True, estimand="atc").fit(y, 1 - t, x, e=1 - _expit(z))
+    assert atc.estimate_.value == pytest.approx(-1.0)
+
+
+@pytest.mark.filterwarnings("ignore:stratum")
+def test_subclassification_treated_quantiles_and_common_support(small):
+    y, t, x, e = small
+    fit = Subclassification(n_strata=4, strata_on="treated", estimand="att").fit(y, t, x, e=e)
+    per_stratum = np.bincount(fit.stratum_[t == 1], minlength=4)
+    assert per_stratum.max() - per_stratum.min() <= 1  # quartiles of ê among the treated
+    cs = Subclassification(n_strata=4, strata_on="treated", estimand="att", common_support=True).fit(y, t, x, e=e)
+    outside = np.where(t == 1, (e < e[t == 0].min()) | (e > e[t == 0].max()),
+                       (e < e[t == 1].min()) | (e > e[t == 1].max()))
+    assert cs.estimate_.diagnostics["n_dropped_common_support"] == outside.sum() > 0
+    assert ((cs.stratum_ == -1) == outside).all()
+
+
+def test_matching_sample_variance_with_a_control_used_twice():
+    z = np.array([0.0, 0.05, 0.02, 3.0])
+    t = np.array([1, 1, 0, 0.0])
+    y = np.array([5.0, 7.0, 1.0, 10.0])
+    est = PSMatching(caliper=None, variance="sample").fit(y, t, e=_expit(z)).estimate_
+    # (1/n₁²)[σ²(t0) + σ²(t1) + K(c0)²σ²(c0)], σ² = ½(5−7)² = 2 (treated), ½(1−10)² = 40.5 (c0), K = 2
+    assert est.stderr**2 == pytest.approx((2 + 2 + 4 * 40.5) / 4)
+
+
+def test_ipw_sandwich_with_trimming_matches_a_numerical_m_estimation(small):
+    from livepapers.potential_outcomes import PropensityModel, trim
+
+    y, t, x, _ = small
+    pm = PropensityModel().fit(t, x)
+    z, beta = pm.design(x), pm.params_
+    keep = trim(pm.predict(x), rule=0.3).astype(float)
+    assert 0 < (keep == 0).sum() < t.size // 2
+
+    def psi(theta):  # logit score on every unit; Hájek ATE equations on the kept units (fixed mask)
+        b, mu1, mu0 = theta[:-2], theta[-2], theta[-1]
+        e = 1 / (1 + np.exp(-z @ b))
+        return np.column_stack([z * (t - e)[:, None], keep * t / e * (y - mu1),
+                                keep * (1 - t) / (1 - e) * (y - mu0)])
+
+    w1, w0 = keep * t / pm.predict(x), keep * (1 - t) / (1 - pm.predict(x))
+    theta = np.r_[beta, np.sum(w1 * y) / w1.sum(), np.sum(w0 * y) / w0.sum()]
+    n, h = t.size, 1e-6
+    a = np.column_stack([(psi(theta + h * np.eye(theta.size)[j]).mean(0) - psi(theta - h * np.eye(theta.size)[j])
+                          .mean(0)) / (2 * h) for j in range(theta.size)])
+    p = psi(theta)
+    cov = np.linalg.inv(a) @ (p.T @ p / n) @ np.linalg.inv(a).T / n
+    c = np.r_[np.zeros(beta.size), 1.0, -1.0]
+    est = IPW(trim=0.3, se="sandwich").fit(y, t, x).estimate_
+    assert est.value == pytest.approx(theta[-2] - theta[-1], rel=1e-10)
+    assert est.stderr == pytest.approx(np.sqrt(c @ cov @ c), rel=1e-5)
+
+
+def test_refits_keep_the_propensity_model_settings(small):
+    import warnings
+
+    from livepapers.potential_outcomes import PropensityModel
+
+    y, t, x, _ = small
+    pm = PropensityModel(maxiter=1)  # one Newton step: every fit that honours maxiter warns
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        IPW(propensity_model=pm, n_boot=3, seed=0).fit(y, t, x)
+        AIPW(propensity_model=pm, cross_fit=2).fit(y, t, x)
+    msgs = [str(w.message) for w in rec if "did not converge in 1 Newton" in str(w.message)]
+    assert len(msgs) == 1 + 3 + 2  # the IPW fit, its 3 bootstrap refits, the 2 AIPW folds

@@ -69,3 +69,17 @@ def test_shapes_and_types():
         PSMatching(variance="both")
     with pytest.raises(ValueError, match="not fitted"):
         PropensityModel().predict(np.zeros((2, 1)))
+
+
+def test_outcome_nuisances_and_fitted_columns_are_checked():
+    y, t = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 1, 0, 1.0])
+    with pytest.raises(ValueError, match="outcome is required"):
+        DifferenceInMeans().fit(None, t)
+    with pytest.raises(ValueError, match="mu0 has 3 rows but treatment has 4"):
+        AIPW().fit(y, t, e=np.full(4, 0.5), mu0=np.zeros(3), mu1=np.zeros(4))
+    x = pd.DataFrame({"a": [0.1, 0.5, 0.2, 0.9], "b": [1.0, 0.0, 0.0, 1.0]})
+    pm = PropensityModel().fit(t, x.assign(a=[0.1, 0.5, 0.6, 0.2]))
+    with pytest.raises(ValueError, match="X has 1 columns, the propensity model was fitted with 2"):
+        pm.predict(x[["a"]])
+    with pytest.raises(ValueError, match="weights of the control arm are all zero"):
+        balance_table(x, t, weights=np.array([0, 1, 0, 1.0]))

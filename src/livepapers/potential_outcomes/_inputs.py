@@ -85,15 +85,13 @@ def as_matrix(x: ArrayLike | None, n: int, name: str = "X") -> tuple[np.ndarray,
     return m, names
 
 
-def check_inputs(y: ArrayLike | None, t: ArrayLike, x: ArrayLike | None = None
-                 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[str]]:
-    """Validate (Y, T, X) together: equal lengths, binary T, no missing values."""
+def check_inputs(y: ArrayLike, t: ArrayLike, x: ArrayLike | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Validate (Y, T, X) together: Y given, equal lengths, binary T, no missing values."""
     tt = as_treatment(t, "treatment")
-    yy = None
-    if y is not None:
-        yy = as_vector(y, "outcome")
-        if yy.size != tt.size:
-            raise ValueError(f"outcome has {yy.size} rows but treatment has {tt.size}")
+    yy = as_vector(y, "outcome")  # None -> "outcome is required"
+    if yy.size != tt.size:
+        raise ValueError(f"outcome has {yy.size} rows but treatment has {tt.size}")
     xx, names = as_matrix(x, tt.size)
     return yy, tt, xx, names
 

@@ -90,10 +90,17 @@ class PropensityModel:
         if not hasattr(self, "converged_"):
             raise ValueError("PropensityModel is not fitted; call fit(T, X) first")
         x, _ = as_matrix(X, len(X))
+        if x.shape[1] != len(self.feature_names_):
+            raise ValueError(f"X has {x.shape[1]} columns, the propensity model was fitted with "
+                             f"{len(self.feature_names_)}")
         return np.clip(self._raw(x), self.clip, 1 - self.clip)
 
     def fit_predict(self, T: ArrayLike, X: ArrayLike) -> np.ndarray:
         return self.fit(T, X).predict(X)
+
+    def fresh(self) -> PropensityModel:
+        """An unfitted copy with the same settings (model, clip, maxiter), for refits in folds / bootstrap draws."""
+        return PropensityModel(self.model, clip=self.clip, maxiter=self.maxiter)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -198,6 +205,9 @@ def balance_table(X: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = Non
             raise ValueError(f"weights has {w.size} rows but treatment has {t.size}")
         if np.any(w < 0):
             raise ValueError(f"weights must be non-negative; rows {np.flatnonzero(w < 0)[:5].tolist()} are negative")
+        for arm, label in ((1, "treated"), (0, "control")):
+            if not np.any(w[t == arm] > 0):
+                raise ValueError(f"weights of the {label} arm are all zero; balance after adjustment is undefined")
         m1, v1 = _wmean_var(x1, w[t == 1])
         m0, v0 = _wmean_var(x0, w[t == 0])
         tab["mean_treated_after"] = m1

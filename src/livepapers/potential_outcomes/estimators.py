@@ -267,17 +267,22 @@ def _weight_functions(estimand: str, t: np.ndarray, e: np.ndarray) -> tuple[np.n
 
 
 def ipw_sandwich_se(y: np.ndarray, t: np.ndarray, e: np.ndarray, z: np.ndarray | None, *, estimand: str = "ate",
-                    normalized: bool = True) -> float:
+                    normalized: bool = True, keep: np.ndarray | None = None) -> float:
     r"""Sandwich SE of IPW by stacked M-estimation (logit propensity :math:`e = \mathrm{expit}(Z\beta)`).
 
     Estimating functions: :math:`\psi_\beta = Z^\top(W - e)`; Hájek: :math:`\psi_1 = w_1(e)(Y-\mu_1)`,
     :math:`\psi_0 = w_0(e)(Y-\mu_0)`, :math:`\tau = \mu_1-\mu_0`; Horvitz–Thompson:
     :math:`\psi_\tau = (w_1(e) - w_0(e))Y - d\,\tau` (d = 1, W or 1−W for ATE/ATT/ATC).
     :math:`V = A^{-1}BA^{-\top}/n`, :math:`A = E[\partial\psi/\partial\theta]`, :math:`B = E[\psi\psi^\top]`, with
-    :math:`\partial e/\partial\beta = e(1-e)Z`. ``z=None`` treats e as known (no β block).
+    :math:`\partial e/\partial\beta = e(1-e)Z`. ``z=None`` treats e as known (no β block). ``keep`` = a fixed
+    trimming mask: the logit score uses every unit (the propensity was fitted on all of them), the weighting
+    equations only the kept ones.
     """
     n = t.size
     w1, w0, dw1, dw0, d = _weight_functions(estimand, t, e)
+    if keep is not None:
+        k_ = np.asarray(keep, dtype=np.float64)
+        w1, w0, dw1, dw0, d = (k_ * a for a in (w1, w0, dw1, dw0, d))
     if normalized:
         mu1, mu0 = np.sum(w1 * y) / w1.sum(), np.sum(w0 * y) / w0.sum()
         psi_tau = [w1 * (y - mu1), w0 * (y - mu0)]
@@ -360,7 +365,7 @@ class IPW:
             if known or full:
                 ei = e_all[idx]
             else:
-                ei = PropensityModel(pm.model, clip=pm.clip).fit(ti, x[idx]).predict(x[idx])
+                ei = pm.fresh().fit(ti, x[idx]).predict(x[idx])
             keep = np.ones(idx.size, dtype=bool) if self.trim is None else trim(ei, rule=self.trim)
             if ti[keep].sum() in (0, keep.sum()):
                 return (float("nan"), keep, ei) if full else float("nan")
@@ -372,9 +377,8 @@ class IPW:
         if self.se == "sandwich":
             if not known and not pm.is_parametric_default:
                 raise ValueError("se='sandwich' needs the default logit propensity model (or known scores e)")
-            z = None if known else pm.design(x)[keep]
-            se = ipw_sandwich_se(y[keep], t[keep], e_all[keep], z, estimand=self.estimand,
-                                 normalized=self.normalized)
+            z = None if known else pm.design(x)
+            se = ipw_sandwich_se(y, t, e_all, z, estimand=self.estimand, normalized=self.normalized, keep=keep)
         elif self.n_boot > 1:
             se, draws = _bootstrap_se(point, t, self.n_boot, self.seed)
         else:
@@ -442,8 +446,8 @@ class AIPW:
         n = t.size
         k = self._folds()
         ee = check_propensity(e, n) if e is not None else np.empty(n)
-        m0 = as_vector(mu0, "mu0") * np.ones(n) if mu0 is not None else np.empty(n)
-        m1 = as_vector(mu1, "mu1") * np.ones(n) if mu1 is not None else np.empty(n)
+        m0 = _nuisance(mu0, "mu0", n) if mu0 is not None else np.empty(n)
+        m1 = _nuisance(mu1, "mu1", n) if mu1 is not None else np.empty(n)
         need_e, need_mu = e is None, (mu0 is None or mu1 is None)
         if (need_e or need_mu) and x.shape[1] == 0 and need_e:
             raise ValueError("AIPW needs covariates X or known propensity scores e")
@@ -455,8 +459,7 @@ class AIPW:
         converged = True
         for train, test in splits:
             if need_e:
-                ps = PropensityModel(pm.model if isinstance(pm, PropensityModel) else pm,
-                                     clip=pm.clip if isinstance(pm, PropensityModel) else 1e-6).fit(t[train], x[train])
+                ps = (pm.fresh() if isinstance(pm, PropensityModel) else PropensityModel(pm)).fit(t[train], x[train])
                 converged &= ps.converged_
                 ee[test] = ps.predict(x[test])
             if need_mu:
@@ -479,6 +482,16 @@ class AIPW:
         self.propensity_, self.mu0_, self.mu1_, self.psi_ = ee, m0, m1, psi
         self.estimate_ = Estimate(tau, se, self.estimand, "aipw", n, {"cross_fit": k, "ps_converged": converged})
         return self
+
+
+def _nuisance(v: ArrayLike, name: str, n: int) -> np.ndarray:
+    """A known nuisance vector (μ̂₀ or μ̂₁) of length n, or a scalar broadcast to n."""
+    a = as_vector(np.atleast_1d(v) if np.ndim(v) == 0 else v, name)
+    if a.size == 1:
+        return np.full(n, a[0])
+    if a.size != n:
+        raise ValueError(f"{name} has {a.size} rows but treatment has {n}")
+    return a
 
 
 # ---------------------------------------------------------------------------------------------------------

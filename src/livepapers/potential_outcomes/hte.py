@@ -47,7 +47,7 @@ def pehe(tau_hat: ArrayLike, tau: ArrayLike) -> float:
 
 def _ps(model: Any) -> PropensityModel:
     if isinstance(model, PropensityModel):
-        return PropensityModel(model.model, clip=model.clip)
+        return model.fresh()
     return PropensityModel(model)
 
 
