@@ -19,6 +19,7 @@ PAPERS: dict[str, str] = {
     "nnphd": "livepapers.nnphd",
     "dynamicvit": "livepapers.dynamicvit",
     "mega": "livepapers.mega",
+    "diff-algorithms": "livepapers.diff_algorithms",
     "potential-outcomes": "livepapers.potential_outcomes",
 }
 
