@@ -178,3 +178,44 @@ def test_tracker_every_subsamples() -> None:
     assert tr.empirical("rescale").shape == (3, 256)
     assert predict_exact_discrete(tr, kind="rescale").shape == (3, 256)
     np.testing.assert_allclose(tr.times, [0.0, 0.5, 1.0])
+
+
+def test_tracker_names_only_the_parameter_without_gradient() -> None:
+    """Without momentum the error must name the parameter that got no gradient, not every tracked parameter."""
+    x, y = _data(32)
+    for mom in (0.0, 0.9):
+        model = make_model("mlp_relu", generator=torch.Generator().manual_seed(0))
+        opt = TrackedSGD(model.parameters(), lr=0.1, momentum=mom)
+        tr = SymmetryTracker(model, find_symmetries(model), opt)
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        model[0].bias.grad = None
+        opt.step()
+        with pytest.raises(ValueError, match=r"parameters \['0\.bias'\] got no gradient"):
+            tr.step()
+
+
+def test_tracker_refuses_non_group_items() -> None:
+    model = make_model("mlp_relu", generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="SymmetryGroup objects"):
+        SymmetryTracker(model, ["0.weight"], TrackedSGD(model.parameters(), lr=0.1))
+
+
+def test_tracker_refuses_a_started_momentum_buffer() -> None:
+    """Started after some momentum steps, the recursions' v_0 = 0 is false (they were off by ~1e-2, silently)."""
+    x, y = _data(64)
+    model = make_model("mlp_bn", generator=torch.Generator().manual_seed(0))
+    opt = TrackedSGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-2)
+    _step(model, opt, x, y)
+    with pytest.raises(ValueError, match="already holds a momentum buffer"):
+        SymmetryTracker(model, find_symmetries(model), opt)
+    # without momentum there is no optimizer state: starting mid-training stays exact
+    opt = TrackedSGD(model.parameters(), lr=0.05, weight_decay=1e-2)
+    _step(model, opt, x, y)
+    tr = SymmetryTracker(model, find_symmetries(model), opt)
+    for _ in range(5):
+        _step(model, opt, x, y)
+        tr.step()
+    for kind in tr.kinds:
+        err = run_max_relative_error(predict_exact_discrete(tr, kind=kind), tr.empirical(kind), tr.normalizer(kind))
+        assert err.max() < 1e-11, kind

@@ -196,6 +196,46 @@ def test_modified_flow_converges_to_exact_recursion() -> None:
     assert d_mod[-1] < 1e-3 * d_off[-1]
 
 
+def test_right_endpoint_integral_is_third_order() -> None:
+    """With N0 = 0 only the integral term remains: the right-endpoint discounted sum differs from the exact
+    recursion by O(eta^3) (weights (1 - eta lambda)^2j vs e^{-2 lambda~ eta j} agree to O(eta^3 j)), the
+    left-endpoint weights by O(eta^2) = O(eta lambda) relative to the O(eta) integral term."""
+    lam, lrs = 0.5, np.array([0.02, 0.01, 0.005])
+    d_mod, d_left, rel_left = [], [], []
+    for lr in lrs:
+        n = round(2.0 / lr)
+        gsq = (1.0 + 0.5 * np.sin(3.0 * lr * np.arange(n)))[:, None]
+        exact = predict_exact_discrete(np.zeros(1), kind="scale", lr=lr, weight_decay=lam, grad_sq=gsq)[-1, 0]
+        mod = predict_modified_flow(np.zeros(1), gsq, kind="scale", lr=lr, weight_decay=lam)[-1, 0]
+        left = math.exp(-2 * lam * (1 + lr * lam / 2) * lr) * mod  # every weight one step more discounted
+        d_mod.append(abs(mod - exact))
+        d_left.append(abs(left - exact))
+        rel_left.append(abs(left - exact) / exact)
+    assert _slope(lrs, d_mod) == pytest.approx(3.0, abs=0.1)
+    assert _slope(lrs, d_left) == pytest.approx(2.0, abs=0.1)
+    assert _slope(lrs, rel_left) == pytest.approx(1.0, abs=0.1)  # the spec's "O(eta lambda) relative" error
+
+
+@pytest.mark.parametrize("regime", ["underdamped", "critical", "overdamped"])
+def test_momentum_oscillator_approaches_exact_recursion(regime: str) -> None:
+    """The whole chain (gamma, omega_S, h = lr (1 - d), forcing 2||v||^2 / (1 - d)^2) against the exact scale
+    recursion of item 4 driven by the same ||v_A||^2: the gap closes as O(h) at fixed t, with d != 0."""
+    gamma, omega = REGIMES[regime]
+    d, errs = 0.3, []
+    for h in (4e-3, 2e-3, 1e-3):
+        hp = _momentum_hyper(gamma, omega, h)
+        hp["lr"] = h / (1 - d)  # h = lr (1 - d)
+        n = round(3.0 / h)
+        t = h * np.arange(1, n + 1)
+        q = ((1 - d) ** 2 * (1.0 + 0.5 * np.sin(2.0 * t)))[:, None]  # ||v||^2 = (1 - d)^2 ||theta_dot||^2
+        ex = predict_exact_discrete(np.ones(1), kind="scale", update_sq=q, dampening=d, first_step_dampening=True,
+                                    **hp)
+        osc = predict_momentum(np.ones(1), q, kind="scale", dampening=d, **hp)
+        errs.append(np.abs(ex - osc).max())
+    assert errs[-1] < 3e-3
+    assert _slope([4e-3, 2e-3, 1e-3], errs) == pytest.approx(1.0, abs=0.1)
+
+
 def test_modified_flow_equals_exact_without_weight_decay() -> None:
     gsq, exact, _ = _synthetic(0.1, 0.0)
     mod = predict_modified_flow(np.array([1.5]), gsq, kind="rescale", lr=0.1, weight_decay=0.0)
@@ -260,5 +300,7 @@ def test_bad_inputs() -> None:
         predict_gradient_flow(np.ones((2, 2)), n_steps=3)
     with pytest.raises(ValueError, match="weight_decay"):
         predict_weight_decay(q0, kind="scale", n_steps=3, lr=0.1, weight_decay=-1.0)
+    with pytest.raises(ValueError, match="n_steps must be >= 0"):
+        predict_exact_discrete(q0, kind="translation", lr=0.1, weight_decay=0.0, n_steps=-3)
     with pytest.raises(ValueError, match="one shape"):
         run_max_relative_error(np.ones((3, 2)), np.ones((3, 3)))

@@ -23,4 +23,6 @@ def test_readme_usage_runs() -> None:
         exec(compile(block.group(1), str(README), "exec"), scope)
     assert scope["emp"].shape == (101, 256) and scope["pred"].shape == (101, 256)
     assert float(out.getvalue()) < 1e-6
-    assert "<!-- results:start -->\n<!-- results:end -->" in text
+    # `livepapers report --readme` fills the block between the markers: require both, in order, not an empty block
+    start, end = text.find("<!-- results:start -->"), text.find("<!-- results:end -->")
+    assert 0 <= start < end, "README needs the results markers, start before end"

@@ -160,6 +160,9 @@ class SymmetryTracker:
         groups: symmetry groups (from :func:`find_symmetries` or by hand).
         optimizer: a :class:`TrackedSGD` over the model's parameters.
         every: keep the output arrays every ``every`` steps (statistics are accumulated every step).
+
+    With momentum the tracker must start before the optimizer's first step (refused otherwise): the recursions
+    and the oscillator assume v_0 = 0.
     """
 
     def __init__(
@@ -169,6 +172,9 @@ class SymmetryTracker:
             raise ValueError(f"optimizer must be a TrackedSGD, got {type(optimizer).__name__}")
         if not groups:
             raise ValueError("groups must be a non-empty list of SymmetryGroup")
+        bad = [g for g in groups if not isinstance(g, SymmetryGroup)]
+        if bad:
+            raise ValueError(f"groups must be SymmetryGroup objects, got {type(bad[0]).__name__}")
         if int(every) < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every = int(every)
@@ -211,6 +217,13 @@ class SymmetryTracker:
             raise ValueError(f"tracked groups use different optimizer settings {sorted(settings)}; track them "
                              "with one SymmetryTracker per setting")
         self.hyper = dict(zip(_HYPER, settings.pop()))
+        if self.hyper["momentum"] != 0:
+            tracked_params = [self.params[sl.param] for gs in self.groups.values() for g in gs for sl in g.slices]
+            if any(optimizer.state.get(p, {}).get("momentum_buffer") is not None for p in tracked_params):
+                raise ValueError(
+                    "the optimizer already holds a momentum buffer: the momentum predictions and exact recursions "
+                    "assume v_0 = 0, so create the SymmetryTracker (and a fresh TrackedSGD) before the first step"
+                )
         self.hyper["first_step_dampening"] = optimizer.first_step_dampening
         self._names = sorted({sl.param for gs in self.groups.values() for g in gs for sl in g.slices})
         self._tensors = [self.params[n] for n in self._names]
@@ -266,14 +279,15 @@ class SymmetryTracker:
         for pg in self._pgroups:
             if any(pg[h] != self.hyper[h] for h in _HYPER):
                 raise ValueError("optimizer hyper-parameters changed during tracking; start a new tracker "
-                                 "(the closed forms assume constant lr, momentum, dampening, weight decay)")
+                                 "(the closed forms assume constant lr, momentum, dampening, weight decay; with "
+                                 "momentum only from a zero buffer)")
         ps = self._tensors
-        try:
-            g = [rec.grad[p] for p in ps]
-            v = [rec.buffer[p] for p in ps] if self.hyper["momentum"] != 0 else None
-        except KeyError:
-            missing = [n for n, p in zip(self._names, ps) if p not in rec.grad or p not in rec.buffer]
-            raise ValueError(f"parameters {missing} got no gradient in this step") from None
+        with_mom = self.hyper["momentum"] != 0
+        missing = [n for n, p in zip(self._names, ps) if p not in rec.grad or (with_mom and p not in rec.buffer)]
+        if missing:
+            raise ValueError(f"parameters {missing} got no gradient in this step")
+        g = [rec.grad[p] for p in ps]
+        v = [rec.buffer[p] for p in ps] if with_mom else None
         th1 = [p.detach() for p in ps]
         fields = [th1, g] if v is None else [th1, g, v]
         if ps[0].dtype != torch.float64:

@@ -491,6 +491,8 @@ def predict_exact_discrete(
     dampening = dampening or 0.0
     _check_hyper(lr, weight_decay, momentum, dampening)
     g = q0.shape[0]
+    if n_steps is not None and n_steps < 0:
+        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     if kind == "translation" and n_steps is None:
         x = grad_sq if grad_sq is not None else update_sq
         if x is None:
