@@ -1,0 +1,151 @@
+"""Training loop and RK4 integrator for the dynamics models of :mod:`livepapers.nnphd.modules`.
+
+Shape legend: ``n`` data set size, ``b`` batch, ``d`` coordinates, ``T`` number of RK4 steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["fit", "rk4_rollout"]
+
+
+def _cosine_lr(step: int, steps: int, lr: float, lr_min: float) -> float:
+    # lr_k = lr_min + (lr − lr_min) · ½ (1 + cos(π k / K))
+    return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * step / max(steps, 1)))
+
+
+def fit(
+    model: nn.Module,
+    data: Mapping[str, Tensor],
+    steps: int,
+    *,
+    lr: float = 1e-3,
+    lr_min: float = 1e-5,
+    batch_size: int = 256,
+    schedule: str = "cosine",
+    grad_clip: float | None = 10.0,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, list[float]]:
+    """Train ``model`` (anything with ``loss(q, qdot, a, t) -> (total, l_pred, l_reg)``) with Adam.
+
+    Args:
+        data: ``{"q": (n, d), "qdot": (n, d), "a": (n, d)}`` and optionally ``"t": (n,)``.
+        steps: number of optimizer steps.
+        lr, lr_min: Adam learning rate, decayed with a cosine to ``lr_min`` when ``schedule="cosine"``
+            (``"constant"`` keeps it fixed).
+        batch_size: minibatch size; batches are drawn epoch by epoch from a random permutation.
+        grad_clip: global gradient-norm clip (None: off).
+        generator: fixes the minibatch order.
+        callback: ``callback(step, {"loss", "l_pred", "l_reg", "lr"})`` after every step; prints/logs nothing
+            itself.
+
+    Returns:
+        ``{"loss": [...], "l_pred": [...], "l_reg": [...]}`` (one entry per step).
+    """
+    for key in ("q", "qdot", "a"):
+        if key not in data:
+            raise ValueError(f"data must contain 'q', 'qdot' and 'a', missing {key!r} (keys: {sorted(data)})")
+    n = data["q"].shape[0]
+    if n == 0 or data["qdot"].shape != data["q"].shape or data["a"].shape != data["q"].shape:
+        raise ValueError(
+            f"data q, qdot, a must share a non-empty shape, got {tuple(data['q'].shape)}, "
+            f"{tuple(data['qdot'].shape)}, {tuple(data['a'].shape)}"
+        )
+    if steps < 0 or batch_size <= 0:
+        raise ValueError(f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    t_all = data.get("t")
+    b = min(batch_size, n)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history: dict[str, list[float]] = {"loss": [], "l_pred": [], "l_reg": []}
+    perm, pos = torch.randperm(n, generator=generator), 0
+    model.train()
+    for step in range(steps):
+        if pos + b > n:
+            perm, pos = torch.randperm(n, generator=generator), 0
+        idx = perm[pos : pos + b]
+        pos += b
+        cur_lr = _cosine_lr(step, steps, lr, lr_min) if schedule == "cosine" else lr
+        for group in opt.param_groups:
+            group["lr"] = cur_lr
+        t = None if t_all is None else t_all[idx]
+        total, l_pred, l_reg = model.loss(data["q"][idx], data["qdot"][idx], data["a"][idx], t)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        losses = {"loss": total.item(), "l_pred": l_pred.item(), "l_reg": l_reg.item(), "lr": cur_lr}
+        for key in history:
+            history[key].append(losses[key])
+        if callback is not None:
+            callback(step, losses)
+    model.eval()
+    return history
+
+
+def _safe_accel(accel_fn: Callable, q: Tensor, qdot: Tensor, t: float) -> Tensor:
+    """Evaluate ``accel_fn`` on the finite rows only; rows that left the finite numbers get NaN."""
+    if bool(torch.isfinite(q).all()) and bool(torch.isfinite(qdot).all()):
+        return accel_fn(q, qdot, t)
+    ok = torch.isfinite(q).all(-1) & torch.isfinite(qdot).all(-1)
+    a = torch.full_like(q, float("nan"))
+    if bool(ok.any()):
+        a[ok] = accel_fn(q[ok], qdot[ok], t)
+    return a
+
+
+@torch.no_grad()
+def rk4_rollout(
+    accel_fn: Callable[[Tensor, Tensor, float], Tensor],
+    q0: Tensor,
+    qdot0: Tensor,
+    dt: float,
+    n_steps: int,
+    t0: float = 0.0,
+) -> Tensor:
+    """Integrate q̈ = accel_fn(q, q̇, t) with classical RK4 (fixed step ``dt``).
+
+    For y = (q, q̇), f(y, t) = (q̇, accel_fn(q, q̇, t)):
+    k1 = f(y, t), k2 = f(y + dt/2·k1, t + dt/2), k3 = f(y + dt/2·k2, t + dt/2), k4 = f(y + dt·k3, t + dt),
+    y ← y + dt/6·(k1 + 2k2 + 2k3 + k4).
+
+    Args:
+        accel_fn: ``(q: (b, d), q̇: (b, d), t: float) -> (b, d)``; called under ``torch.no_grad()``
+            (a :class:`LagrangianNN` still differentiates L internally).
+        q0, qdot0: initial state, ``(b, d)`` each.
+
+    Returns:
+        states ``(T + 1, b, 2d)`` = (q, q̇) at t0, t0 + dt, ..., t0 + T·dt. A trajectory that leaves the
+        finite numbers is NaN from then on (the others are unaffected).
+    """
+    if not isinstance(q0, Tensor) or q0.ndim != 2 or not isinstance(qdot0, Tensor) or qdot0.shape != q0.shape:
+        raise ValueError(
+            f"q0 and qdot0 must be tensors of the same shape (batch, dim), got {tuple(getattr(q0, 'shape', ()))} "
+            f"and {tuple(getattr(qdot0, 'shape', ()))}"
+        )
+    if not (dt > 0 and math.isfinite(dt)) or n_steps < 0:
+        raise ValueError(f"dt must be finite and > 0 and n_steps >= 0, got dt={dt}, n_steps={n_steps}")
+    q, v = q0.clone(), qdot0.clone()
+    out = torch.empty(n_steps + 1, q.shape[0], 2 * q.shape[1], dtype=q.dtype, device=q.device)
+    out[0] = torch.cat([q, v], -1)
+    for k in range(n_steps):
+        t = t0 + k * dt
+        a1 = _safe_accel(accel_fn, q, v, t)
+        q2, v2 = q + 0.5 * dt * v, v + 0.5 * dt * a1
+        a2 = _safe_accel(accel_fn, q2, v2, t + 0.5 * dt)
+        q3, v3 = q + 0.5 * dt * v2, v + 0.5 * dt * a2
+        a3 = _safe_accel(accel_fn, q3, v3, t + 0.5 * dt)
+        q4, v4 = q + dt * v3, v + dt * a3
+        a4 = _safe_accel(accel_fn, q4, v4, t + dt)
+        q = q + dt / 6.0 * (v + 2 * v2 + 2 * v3 + v4)
+        v = v + dt / 6.0 * (a1 + 2 * a2 + 2 * a3 + a4)
+        out[k + 1] = torch.cat([q, v], -1)
+    return out
