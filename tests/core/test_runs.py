@@ -110,3 +110,18 @@ def test_env_info_has_what_a_reviewer_needs():
         assert key in info
     assert info["seed"] == 5 and info["torch"].startswith("2.13")
     assert os.environ.get("OMP_NUM_THREADS", "1") == "1" or info["torch_threads"] >= 1
+
+
+def test_git_dirty_counts_untracked_code(tmp_path, monkeypatch):
+    import livepapers.core.runs as runs
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for args in (["config", "user.email", "t@t"], ["config", "user.name", "t"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a.py"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "a"], check=True)
+    monkeypatch.setattr(runs, "source_root", lambda: tmp_path)
+    assert runs.env_info()["git_dirty"] is False
+    (tmp_path / "new_paper.py").write_text("y = 2\n")  # untracked code
+    assert runs.env_info()["git_dirty"] is True

@@ -134,7 +134,8 @@ def env_info(seed: int | None = None) -> dict[str, Any]:
     """Versions, CPU, threads, git revision + dirty flag and the command line."""
     root = source_root()
     rev = _git(["rev-parse", "HEAD"], root)
-    dirty = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    # untracked files count: a paper package not yet committed is code the revision does not hold
+    dirty = _git(["status", "--porcelain"], root)
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
