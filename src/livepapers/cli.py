@@ -71,6 +71,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     rows = []
     for p in registry.all_papers():
+        err = p.load_error()
+        if err is not None:
+            rows.append((p.slug, "(cannot import)", "", err))
+            continue
         run = latest_run(args.runs, p.slug, None)
         if run is None:
             counts = "no runs"

@@ -54,3 +54,12 @@ def test_readme_block_is_generated_from_latest_default_run(toy_paper, tmp_path):
     after = readme.read_text()
     assert after != before and "| C1 | acc is high" in after and "-default-s0x3" in after
     assert after.split("<!-- results:end -->")[1] == before.split("<!-- results:end -->")[1]
+
+
+def test_site_survives_a_paper_that_cannot_import(toy_only, tmp_path, monkeypatch):
+    from livepapers.core import registry
+
+    monkeypatch.setitem(registry.PAPERS, "broken", "livepapers_no_such_package")
+    index = build_site(tmp_path / "runs", tmp_path / "site").read_text()
+    assert "A Toy Paper" in index
+    assert "broken" in index and "cannot import" in index and "ModuleNotFoundError" in index

@@ -99,6 +99,14 @@ class Paper:
     def n_seeds(self, config: Any) -> int:
         return int(getattr(config, "n_seeds", 1)) if dataclasses.is_dataclass(config) else 1
 
+    def load_error(self) -> str | None:
+        """None if the package, its experiment and its claims import; else the error, in one line."""
+        try:
+            _ = self.module, self.experiment, self.claims_module
+        except Exception as e:  # any import-time failure of a paper package
+            return f"{type(e).__name__}: {e}"
+        return None
+
     @property
     def readme(self) -> Path:
         return Path(self.module.__file__).with_name("README.md")

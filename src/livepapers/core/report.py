@@ -204,9 +204,14 @@ def build_site(runs_root: str | Path = "runs", out: str | Path = "site") -> Path
     """Write ``out/index.html`` (verdict matrix) and one page per paper; opens from file://."""
     runs_root, out = Path(runs_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    papers = registry.all_papers()
+    papers, rows = [], []
+    for p in registry.all_papers():
+        err = p.load_error()
+        if err is None:
+            papers.append(p)
+        else:  # one broken package must not take the digest of the others down with it
+            rows.append(f"<tr><td>{_e(p.slug)}</td><td class='failed' colspan='99'>cannot import: {_e(err)}</td></tr>")
     max_claims = max((len(p.claims) for p in papers), default=0)
-    rows = []
     for p in papers:
         info = p.info
         run = latest_run(runs_root, p.slug, "default")
