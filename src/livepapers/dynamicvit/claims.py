@@ -1,0 +1,70 @@
+"""DynamicViT's headline claims with the checks fixed in the spec before any run.
+
+Accuracies are in percent (points); recall is a fraction. Thresholds: /work/shared/papers/dynamicvit.md,
+"Claim-by-claim checks".
+"""
+
+from __future__ import annotations
+
+from livepapers.core.claims import AllOf, Band, Claim, Order, Ratio
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        id="C1",
+        statement="Pruning tokens hierarchically at rho = 0.7 over 3 stages (66% of tokens gone at the end) "
+                  "cuts DeiT-S FLOPs by about a third; the analytic count and torch's FLOP counter agree.",
+        source="Table 1 / Sec. 4.1",
+        paper_value="DeiT-S 4.6 -> 2.9 GFLOPs (-37%); LV-ViT-S -31%, LV-ViT-M -33%",
+        check=AllOf((
+            Band("flops_dense_g", lo=4.5, hi=4.7),
+            Band("flops_rho07_g", lo=2.8, hi=3.1),
+            Band("flops_reduction", lo=0.31, hi=0.40),
+            Band("flops_traced_rel_diff", hi=0.01),
+        )),
+        over_seeds="every",
+    ),
+    Claim(
+        id="C2",
+        statement="Real token pruning speeds up inference: DeiT-S at rho = 0.7 runs at >= 1.30x the dense "
+                  "throughput (CPU, batch 16, measured in the same run; the paper measured a GPU).",
+        source="Table 1 (RTX 3090, batch 32)",
+        paper_value="1337.7 -> 2062.1 img/s (+54%) on GPU",
+        check=Band("throughput_ratio_cpu", lo=1.30),
+    ),
+    Claim(
+        id="C3",
+        statement="The sparsified model loses little accuracy against its dense teacher: at most 1.5 points "
+                  "on the small cluttered-digits task (paper: 0.5 point on ImageNet).",
+        source="Table 1",
+        paper_value="DeiT-S 79.8 -> 79.3 top-1 (-0.5)",
+        check=Band("acc_drop_pts", hi=1.5),
+    ),
+    Claim(
+        id="C4",
+        statement="Learned, input-dependent token selection beats non-learned selection (random subsets or "
+                  "a fixed centre window) at the same kept counts, by at least 3 accuracy points.",
+        source="Sec. 4.3 ablation on sparsification strategies",
+        paper_value="dynamic > static and > structural downsampling at equal FLOPs (qualitative)",
+        check=Order("acc_dynamic", ">=", "acc_static_best", margin=3.0),
+    ),
+    Claim(
+        id="C5",
+        statement="The kept tokens concentrate on the object: after the last stage DynamicViT keeps >= 80% "
+                  "of the object patches, >= 1.5x the share random selection keeps.",
+        source="Fig. 4 / Fig. 6 (visualisations)",
+        paper_value="kept tokens lie on the object (qualitative figures)",
+        check=AllOf((
+            Band("recall_dynamic", lo=0.8),
+            Ratio("recall_dynamic", "recall_random_keep", lo=1.5),
+        )),
+    ),
+    Claim(
+        id="C6",
+        statement="DynamicViT models sit on a better ImageNet accuracy/FLOPs frontier than CNNs and ViTs "
+                  "of similar cost.",
+        source="Fig. 1 / Fig. 5",
+        paper_value="better trade-off than ResNets, DeiT, LV-ViT, ... (figure)",
+        check=None,
+        not_checkable="needs ImageNet training of many architectures; nothing comparable runs offline",
+    ),
+)

@@ -1,0 +1,557 @@
+"""`livepapers reproduce dynamicvit`: the offline small-scale reproduction of DynamicViT's claims.
+
+One call of :func:`run` handles one paired seed:
+
+1. Cost (C1, C2): analytic multiply-adds of DeiT-S at rho in {dense, 0.5 ... 0.9}, cross-checked with
+   ``torch.utils.flop_counter`` on a random-weight model in eval mode; CPU throughput of that model with
+   real pruning (rho = 0.7) vs dense, measured in the same process, one after the other.
+2. A dense tiny ViT teacher trained from scratch on cluttered digits (seed ``teacher_seed``, the same
+   in every seed's process, so every seed fine-tunes the same teacher).
+3. Three fine-tunes from the teacher with the same sample stream and noise (paired): DynamicViT
+   (learned predictors, full objective), random-keep and fixed-centre (non-learned selection through the
+   same masked-attention path, same losses minus the ratio loss).
+4. Test accuracy (C3, C4), object-patch recall of the last stage (C5), keep fractions, figures.
+
+Budget rule of the spec, applied before training: time a few teacher steps and 10 fine-tuning steps on
+throw-away copies; if the projected wall time of the whole reproduce exceeds ``budget_s``, lower the
+fine-tuning steps (floor 150), then the teacher steps (floor 300). The steps used are reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from livepapers.core.runs import RunContext
+
+from .complexity import count_flops, count_flops_traced
+from .data import ClutteredDigits, ClutteredShapes, DigitBatch, object_patches
+from .modules import (
+    DistillDiffPruningLoss,
+    VisionTransformerDiffPruning,
+    VisionTransformerTeacher,
+    make_token_ratio,
+)
+from .throughput import measure_throughput
+
+VARIANTS = ("dynamic", "random_keep", "fixed_centre")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The tiny ViT of the offline reproduction (64x64 canvas, patch 8 -> N = 64)."""
+
+    img_size: int = 64
+    patch_size: int = 8
+    in_chans: int = 1
+    num_classes: int = 10
+    embed_dim: int = 64
+    depth: int = 8
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    pruning_loc: tuple[int, ...] = (2, 4, 6)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """The random-weight model used for FLOPs and throughput (DeiT-S shape by default)."""
+
+    img_size: int = 224
+    patch_size: int = 16
+    embed_dim: int = 384
+    depth: int = 12
+    num_heads: int = 6
+    pruning_loc: tuple[int, ...] = (3, 6, 9)
+    batch: int = 16
+    warmup: int = 3
+    repeats: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    n_seeds: int = 3
+    evidence: bool = True  # False: the core reports checked claims as inconclusive (the spec's smoke rule)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
+    rho: float = 0.7  # keep ratio per stage; cumulative targets rho, rho^2, rho^3
+    task: str = "shapes"  # "shapes" (the spec's fallback, chosen: digits teacher < 70%) or "digits"
+    # teacher (the "pretrained model"): dense, from scratch, the same in every seed
+    teacher_steps: int = 500
+    teacher_batch: int = 64
+    teacher_lr: float = 1e-3
+    teacher_seed: int = 0
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    # fine-tuning (per seed, three paired variants)
+    finetune_steps: int = 250
+    finetune_batch: int = 32
+    predictor_lr: float = 1e-3
+    min_lr: float = 1e-5
+    backbone_lr: float = 1e-5  # backbone lr = min(backbone_lr, predictor lr), 0 in the first phase
+    backbone_freeze_frac: float = 0.2
+    ratio_weight: float = 2.0
+    distill_weight: float = 0.5
+    # evaluation
+    n_test: int = 1000
+    test_seed: int = 12345  # the fixed composed test set (the same for every seed)
+    eval_batch: int = 250
+    acc_rhos: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # inference keep ratios for the figure
+    flops_rhos: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    diag_last_steps: int = 50
+    n_viz: int = 6
+    # the spec's budget rule
+    calibrate: bool = True
+    calib_teacher_steps: int = 3
+    calib_finetune_steps: int = 10
+    budget_s: float = 540.0  # projected wall time of the whole reproduce (9 min)
+    workers: int = 2  # processes the framework runs seeds in
+    min_finetune_steps: int = 150
+    min_teacher_steps: int = 300
+    eval_allowance_s: float = 30.0  # CPU seconds of evaluation and figures after training (projection only)
+
+
+PROFILES: dict[str, Config] = {
+    "smoke": Config(
+        n_seeds=1, evidence=False, teacher_steps=30, finetune_steps=20, n_test=200, eval_batch=200, diag_last_steps=10,
+        acc_rhos=(0.5, 0.7, 1.0), n_viz=4, calib_teacher_steps=1, calib_finetune_steps=2,
+        min_finetune_steps=10, min_teacher_steps=10,
+        bench=BenchConfig(embed_dim=128, depth=4, num_heads=4, pruning_loc=(1, 2, 3), batch=4, warmup=1,
+                          repeats=2),
+    ),
+    "default": Config(),
+    # the paper's DeiT-S setting needs ImageNet, a pretrained DeiT-S file and GPUs: documented in the
+    # README; run() refuses it with a clear message
+    "paper": Config(n_seeds=1, rho=0.7, finetune_steps=30 * 1668, finetune_batch=768, predictor_lr=7.5e-4,
+                    backbone_lr=7.5e-6, calibrate=False,
+                    model=ModelConfig(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384,
+                                      depth=12, num_heads=6, pruning_loc=(3, 6, 9)),
+                    bench=BenchConfig(batch=32, warmup=50, repeats=30)),
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# cost: FLOPs and throughput (C1, C2)
+# ------------------------------------------------------------------------------------------------
+
+
+def _bench_kwargs(b: BenchConfig) -> dict:
+    return dict(img_size=b.img_size, patch_size=b.patch_size, in_chans=3, num_classes=1000,
+                embed_dim=b.embed_dim, depth=b.depth, num_heads=b.num_heads)
+
+
+def measure_cost(cfg: Config, ctx: RunContext) -> dict[str, float]:
+    """FLOPs (analytic DeiT-S + traced on the bench model) and CPU throughput, dense vs rho."""
+    out: dict[str, float] = {}
+    deit_s = dict(embed_dim=384, depth=12, num_heads=6, pruning_loc=(3, 6, 9))
+    dense = count_flops(deit_s, None)
+    out["flops_dense_g"] = dense / 1e9
+    for r in (0.5, 0.7, 0.8, 0.9):
+        out[f"flops_rho{round(10 * r):02d}_g"] = count_flops(deit_s, r) / 1e9
+    out["flops_reduction"] = 1.0 - out["flops_rho07_g"] / out["flops_dense_g"]
+
+    kw = _bench_kwargs(cfg.bench)
+    torch.manual_seed(1000 + ctx.seed)
+    dense_model = VisionTransformerTeacher(**kw).eval()
+    pruned = VisionTransformerDiffPruning(**kw, pruning_loc=cfg.bench.pruning_loc,
+                                          token_ratio=make_token_ratio(cfg.rho, len(cfg.bench.pruning_loc))).eval()
+    pruned.load_state_dict(dense_model.state_dict(), strict=False)
+    analytic_dense, analytic_pruned = count_flops(dense_model, None), count_flops(pruned, cfg.rho)
+    traced_dense, traced_pruned = count_flops_traced(dense_model), count_flops_traced(pruned)
+    out["flops_bench_dense_g"] = analytic_dense / 1e9
+    out["flops_bench_pruned_g"] = analytic_pruned / 1e9
+    out["flops_traced_dense_g"] = traced_dense / 1e9
+    out["flops_traced_pruned_g"] = traced_pruned / 1e9
+    out["flops_traced_rel_diff"] = max(abs(traced_dense - analytic_dense) / analytic_dense,
+                                       abs(traced_pruned - analytic_pruned) / analytic_pruned)
+    out["flops_ratio_bench"] = analytic_dense / analytic_pruned
+
+    b = cfg.bench
+    t_dense = measure_throughput(dense_model, b.batch, b.repeats, warmup=b.warmup)
+    t_pruned = measure_throughput(pruned, b.batch, b.repeats, warmup=b.warmup)
+    out["throughput_dense_ips"] = t_dense["images_per_s"]
+    out["throughput_rho07_ips"] = t_pruned["images_per_s"]
+    out["throughput_ratio_cpu"] = t_pruned["images_per_s"] / t_dense["images_per_s"]
+    ctx.log(f"throughput (batch {b.batch}, {torch.get_num_threads()} thread): dense "
+            f"{out['throughput_dense_ips']:.2f} img/s, rho {cfg.rho} {out['throughput_rho07_ips']:.2f} img/s, "
+            f"ratio {out['throughput_ratio_cpu']:.3f} (FLOP ratio {out['flops_ratio_bench']:.3f})")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------------
+
+
+def make_datasets(task: str) -> tuple[ClutteredDigits, ClutteredDigits]:
+    """(train, test) generators of the cluttered task."""
+    if task == "digits":
+        return ClutteredDigits(split="train"), ClutteredDigits(split="test")
+    if task == "shapes":
+        return ClutteredShapes(split="train"), ClutteredShapes(split="test")
+    raise ValueError(f"task must be 'digits' or 'shapes', got {task!r}")
+
+
+def _cosine(step: int, total: int, base: float, floor: float) -> float:
+    """min_lr + 1/2 (1 + cos(pi t / T)) (base - min_lr), per step."""
+    return floor + 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1))) * (base - floor)
+
+
+def _model_kwargs(m: ModelConfig) -> dict:
+    d = asdict(m)
+    d.pop("pruning_loc")
+    return d
+
+
+def make_teacher(cfg: Config) -> VisionTransformerTeacher:
+    torch.manual_seed(cfg.teacher_seed)
+    return VisionTransformerTeacher(**_model_kwargs(cfg.model))
+
+
+def _decay_groups(params: list[tuple[str, nn.Parameter]], wd: float) -> list[dict]:
+    decay = [p for n, p in params if p.dim() >= 2 and not n.endswith(".bias")]
+    no_decay = [p for n, p in params if not (p.dim() >= 2 and not n.endswith(".bias"))]
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train_teacher(cfg: Config, steps: int, ctx: RunContext | None,
+                  train_set: ClutteredDigits) -> VisionTransformerTeacher:
+    """Dense ViT from scratch: AdamW (lr 1e-3, wd 0.05), per-step cosine, label-smoothed CE."""
+    model = make_teacher(cfg).train()
+    named = [(n, p) for n, p in model.named_parameters() if n not in ("cls_token", "pos_embed")]
+    groups = _decay_groups(named, cfg.weight_decay)
+    groups.append({"params": [model.cls_token, model.pos_embed], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=cfg.teacher_lr)
+    g = torch.Generator().manual_seed(cfg.teacher_seed)
+    it = range(steps) if ctx is None else ctx.progress(range(steps), total=steps, desc="teacher")
+    for step in it:
+        lr = _cosine(step, steps, cfg.teacher_lr, 0.0)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = train_set.sample(cfg.teacher_batch, g)
+        loss = F.cross_entropy(model(batch.images)[0], batch.labels, label_smoothing=cfg.label_smoothing)
+        if ctx is not None:
+            ctx.check_finite(loss, step, "teacher loss")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def make_student(cfg: Config, teacher: nn.Module, seed: int) -> VisionTransformerDiffPruning:
+    """DynamicViT initialised from the teacher; predictors freshly initialised from ``seed``."""
+    torch.manual_seed(seed)
+    student = VisionTransformerDiffPruning(**_model_kwargs(cfg.model), pruning_loc=cfg.model.pruning_loc,
+                                           token_ratio=make_token_ratio(cfg.rho, len(cfg.model.pruning_loc)))
+    missing = student.load_state_dict(teacher.state_dict(), strict=False).missing_keys
+    assert all(k.startswith("score_predictor.") for k in missing), missing
+    return student
+
+
+def centre_scores(num_patches: int) -> torch.Tensor:
+    """(N,) score = minus the distance of the patch centre to the canvas centre (ties: lower index first)."""
+    side = math.isqrt(num_patches)
+    yy, xx = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    c = (side - 1) / 2
+    dist = ((yy - c) ** 2 + (xx - c) ** 2).flatten().float().sqrt()
+    return -dist - 1e-4 * torch.arange(num_patches) / num_patches
+
+
+def _selection_scores(variant: str, b: int, n: int, g: torch.Generator) -> torch.Tensor | None:
+    if variant == "dynamic":
+        return None
+    if variant == "random_keep":
+        return torch.rand(b, n, generator=g)  # a fresh random subset, nested across stages by construction
+    if variant == "fixed_centre":
+        return centre_scores(n).expand(b, -1)
+    raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+
+
+@dataclass
+class FinetuneResult:
+    model: VisionTransformerDiffPruning
+    keep_frac: tuple[float, ...]
+    ratio_loss: float
+    last_loss: float
+
+
+def finetune(cfg: Config, variant: str, teacher: VisionTransformerTeacher, steps: int, seed: int,
+             train_set: ClutteredDigits, ctx: RunContext | None) -> FinetuneResult:
+    """One fine-tune (DeiT recipe at toy scale); the sample stream and noise depend only on ``seed``."""
+    student = make_student(cfg, teacher, seed).train()
+    ratios = make_token_ratio(cfg.rho, len(cfg.model.pruning_loc))
+    pred_params = list(student.score_predictor.parameters())
+    frozen = {"cls_token", "pos_embed"}
+    backbone = [(n, p) for n, p in student.named_parameters()
+                if not n.startswith("score_predictor.") and n not in frozen]
+    student.cls_token.requires_grad_(False)
+    student.pos_embed.requires_grad_(False)
+    groups = [{"params": pred_params, "weight_decay": cfg.weight_decay, "role": "predictor"}]
+    for grp in _decay_groups(backbone, cfg.weight_decay):
+        groups.append({**grp, "role": "backbone"})
+    opt = torch.optim.AdamW(groups, lr=cfg.predictor_lr)
+    criterion = DistillDiffPruningLoss(
+        teacher, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        ratio_weight=cfg.ratio_weight if variant == "dynamic" else 0.0,
+        distill_weight=cfg.distill_weight, keep_ratio=ratios,
+    )
+    g_data = torch.Generator().manual_seed(10_000 + seed)
+    g_noise = torch.Generator().manual_seed(20_000 + seed)
+    freeze_until = int(cfg.backbone_freeze_frac * steps)
+    fracs: list[list[float]] = []
+    ratio_parts: list[float] = []
+    loss_value = float("nan")
+    it = range(steps) if ctx is None else ctx.progress(range(steps), total=steps, desc=f"fine-tune {variant}")
+    for step in it:
+        lr_pred = _cosine(step, steps, cfg.predictor_lr, cfg.min_lr)
+        lr_back = 0.0 if step < freeze_until else min(cfg.backbone_lr, lr_pred)
+        for group in opt.param_groups:
+            group["lr"] = lr_pred if group["role"] == "predictor" else lr_back
+        batch = train_set.sample(cfg.finetune_batch, g_data)
+        scores = _selection_scores(variant, batch.images.shape[0], student.num_patches, g_noise)
+        outputs = student(batch.images, token_scores=scores, generator=g_noise)
+        loss, parts = criterion(batch.images, outputs, batch.labels)
+        if ctx is not None:
+            ctx.check_finite(loss, step, f"{variant} loss")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_value = parts["total"]
+        if step >= steps - cfg.diag_last_steps:
+            fracs.append([float(d.detach().mean()) for d in outputs[3]])
+            ratio_parts.append(float(DistillDiffPruningLoss.ratio_loss([d.detach() for d in outputs[3]], ratios)))
+    keep = tuple(float(np.mean([f[s] for f in fracs])) for s in range(len(ratios))) if fracs else ()
+    return FinetuneResult(student.eval(), keep, float(np.mean(ratio_parts)) if ratio_parts else float("nan"),
+                          loss_value)
+
+
+def calibrate_steps(cfg: Config, ctx: RunContext, train_set: ClutteredDigits, spent_s: float) -> tuple[int, int]:
+    """The spec's budget rule: project the reproduce's wall time from timed steps; shrink steps if needed."""
+    teacher_steps, ft_steps = cfg.teacher_steps, cfg.finetune_steps
+    if not cfg.calibrate:
+        return teacher_steps, ft_steps
+    t_calib = t0 = time.process_time()
+    train_teacher(cfg, cfg.calib_teacher_steps, None, train_set)
+    t_teacher = (time.process_time() - t0) / cfg.calib_teacher_steps
+    t0 = time.process_time()
+    finetune(cfg, "dynamic", make_teacher(cfg).eval(), cfg.calib_finetune_steps, 0, train_set, None)
+    t_ft = (time.process_time() - t0) / cfg.calib_finetune_steps
+    rounds = math.ceil(cfg.n_seeds / max(cfg.workers, 1))
+    # cost so far + calibration + evaluation/figures allowance
+    overhead = spent_s + (time.process_time() - t_calib) + cfg.eval_allowance_s
+
+    def projected(ts: int, fs: int) -> float:
+        return rounds * (overhead + ts * t_teacher + len(VARIANTS) * fs * t_ft)
+
+    before = projected(teacher_steps, ft_steps)
+    if projected(teacher_steps, ft_steps) > cfg.budget_s:
+        room = cfg.budget_s / rounds - overhead - teacher_steps * t_teacher
+        ft_steps = max(cfg.min_finetune_steps, min(ft_steps, int(room / (len(VARIANTS) * t_ft)) // 10 * 10))
+    if projected(teacher_steps, ft_steps) > cfg.budget_s:
+        room = cfg.budget_s / rounds - overhead - len(VARIANTS) * ft_steps * t_ft
+        teacher_steps = max(cfg.min_teacher_steps, min(teacher_steps, int(room / t_teacher) // 10 * 10))
+    ctx.log(f"calibration: teacher step {t_teacher:.3f} s, fine-tune step {t_ft:.3f} s (CPU); projected "
+            f"{before:.0f} s for {cfg.teacher_steps}/{cfg.finetune_steps} steps -> using {teacher_steps}/"
+            f"{ft_steps} (projected {projected(teacher_steps, ft_steps):.0f} s, budget {cfg.budget_s:.0f} s)")
+    return teacher_steps, ft_steps
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluation
+# ------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate_teacher(teacher: nn.Module, test: DigitBatch, batch: int) -> float:
+    correct = 0
+    for i in range(0, len(test.labels), batch):
+        logits = teacher(test.images[i:i + batch])[0]
+        correct += int((logits.argmax(-1) == test.labels[i:i + batch]).sum())
+    return 100.0 * correct / len(test.labels)
+
+
+@torch.no_grad()
+def evaluate_pruned(model: VisionTransformerDiffPruning, variant: str, test: DigitBatch, batch: int,
+                    g: torch.Generator) -> tuple[float, float, list[torch.Tensor]]:
+    """Accuracy (%), last-stage object-patch recall, and the kept ORIGINAL indices per stage."""
+    model.eval()
+    obj = object_patches(test.ink, patch_size=model.patch_embed.patch_size)
+    correct, recalls = 0, []
+    kept_all: list[list[torch.Tensor]] = [[] for _ in model.pruning_loc]
+    for i in range(0, len(test.labels), batch):
+        x = test.images[i:i + batch]
+        scores = _selection_scores(variant, x.shape[0], model.num_patches, g)
+        logits, kept = model(x, token_scores=scores, return_keep_indices=True)
+        correct += int((logits.argmax(-1) == test.labels[i:i + batch]).sum())
+        last = torch.zeros(x.shape[0], model.num_patches, dtype=torch.bool).scatter_(1, kept[-1], True)
+        o = obj[i:i + batch]
+        recalls.append(((last & o).sum(1).float() / o.sum(1).clamp(min=1).float())[o.any(1)])
+        for s, k in enumerate(kept):
+            kept_all[s].append(k)
+    recall = float(torch.cat(recalls).mean())
+    return 100.0 * correct / len(test.labels), recall, [torch.cat(k) for k in kept_all]
+
+
+# ------------------------------------------------------------------------------------------------
+# figures
+# ------------------------------------------------------------------------------------------------
+
+
+def _fig_kept_tokens(ctx: RunContext, test: DigitBatch, kept: list[torch.Tensor], n: int, patch: int,
+                     n_patches: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    side = math.isqrt(n_patches)
+    stages = len(kept)
+    fig, axes = plt.subplots(n, stages + 1, figsize=(1.9 * (stages + 1), 1.9 * n), squeeze=False)
+    obj = object_patches(test.ink, patch_size=patch)
+    for r in range(n):
+        img = test.images[r, 0].numpy()
+        axes[r][0].imshow(img, cmap="gray")
+        axes[r][0].set_title(f"label {int(test.labels[r])}" if r == 0 else "", fontsize=8)
+        for s in range(stages):
+            mask = torch.zeros(n_patches, dtype=torch.bool)
+            mask[kept[s][r]] = True
+            m = mask.reshape(side, side).repeat_interleave(patch, 0).repeat_interleave(patch, 1).numpy()
+            shown = np.where(m, img, img.min())
+            ax = axes[r][s + 1]
+            ax.imshow(shown, cmap="gray")
+            om = obj[r].reshape(side, side).repeat_interleave(patch, 0).repeat_interleave(patch, 1).numpy()
+            ax.contour(om, levels=[0.5], colors="tab:red", linewidths=0.8)
+            if r == 0:
+                ax.set_title(f"stage {s + 1}: {kept[s].shape[1]} kept", fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    ctx.savefig(fig, "kept_tokens", caption="Tokens kept by DynamicViT after each stage on test canvases "
+                "(dropped patches blacked out; red outline: object patches used for recall).")
+
+
+def _fig_cost(ctx: RunContext, cfg: Config, cost: dict[str, float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    deit_s = dict(embed_dim=384, depth=12, num_heads=6, pruning_loc=(3, 6, 9))
+    rhos = sorted(set(cfg.flops_rhos))
+    flops = [count_flops(deit_s, r) / 1e9 for r in rhos]
+    dense = cost["flops_dense_g"]
+    paper = {0.7: 2.9, 0.8: 3.4, 0.9: 4.0}
+    rows = [{"rho": r, "flops_g": f, "flops_dense_g": dense} for r, f in zip(rhos, flops)]
+    ctx.save_csv("flops_vs_rho", rows)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a1.plot(rhos, flops, "o-", label="analytic (predictors incl.)")
+    a1.axhline(dense, color="k", ls="--", lw=1, label=f"dense {dense:.2f} G")
+    a1.plot(list(paper), list(paper.values()), "s", color="tab:red", label="paper")
+    a1.set_xlabel("keep ratio rho (3 stages)")
+    a1.set_ylabel("DeiT-S GFLOPs (multiply-adds)")
+    a1.legend(fontsize=8)
+    ratio_pred = [dense / f for f in flops]
+    a2.plot(rhos, ratio_pred, "o-", label="FLOP ratio dense / pruned")
+    a2.plot([cfg.rho], [cost["throughput_ratio_cpu"]], "*", ms=12, color="tab:green",
+            label=f"measured CPU throughput ratio (batch {cfg.bench.batch})")
+    a2.axhline(1.54, color="tab:red", ls=":", lw=1, label="paper GPU +54%")
+    a2.set_xlabel("keep ratio rho")
+    a2.set_ylabel("speed-up vs dense")
+    a2.legend(fontsize=8)
+    ctx.savefig(fig, "cost_vs_rho", caption="FLOPs of DeiT-S vs keep ratio (analytic; paper values in red) "
+                "and the measured CPU throughput ratio at rho = 0.7 next to the FLOP ratio.")
+
+
+def _fig_accuracy(ctx: RunContext, rows: list[dict], acc_teacher: float, rho: float, task: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for v in VARIANTS:
+        pts = sorted((r["rho"], r["acc"]) for r in rows if r["variant"] == v)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=v.replace("_", "-"))
+    ax.axhline(acc_teacher, color="k", ls="--", lw=1, label="dense teacher")
+    ax.axvline(rho, color="gray", ls=":", lw=1)
+    ax.set_xlabel(f"inference keep ratio rho (trained at {rho:.2f})")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    ctx.savefig(fig, "accuracy_vs_rho", caption=f"Cluttered-{task} test accuracy vs the keep ratio used at "
+                f"inference, for models fine-tuned at rho = {rho:.2f} (dense teacher dashed).")
+
+
+# ------------------------------------------------------------------------------------------------
+# run
+# ------------------------------------------------------------------------------------------------
+
+
+def run(config: Config, ctx: RunContext) -> dict[str, float]:
+    """One paired seed of the offline reproduction; returns flat metrics (accuracies in %)."""
+    cfg = config
+    if ctx.profile == "paper":
+        raise ValueError("the 'paper' profile needs ImageNet, a pretrained DeiT-S state dict and GPUs; "
+                         "it is documented in the README but not runnable offline")
+    if not 0.0 < cfg.rho <= 1.0:
+        raise ValueError(f"rho must be in (0, 1], got {cfg.rho}")
+    t_start = time.process_time()
+    metrics: dict[str, float] = {}
+    cost = measure_cost(cfg, ctx)
+    metrics.update(cost)
+    _fig_cost(ctx, cfg, cost)
+
+    train_set, test_set = make_datasets(cfg.task)
+    test = test_set.sample(cfg.n_test, torch.Generator().manual_seed(cfg.test_seed))
+    teacher_steps, ft_steps = calibrate_steps(cfg, ctx, train_set, time.process_time() - t_start)
+    metrics["steps_teacher"] = float(teacher_steps)
+    metrics["steps_finetune"] = float(ft_steps)
+
+    teacher = train_teacher(cfg, teacher_steps, ctx, train_set)
+    metrics["acc_teacher"] = evaluate_teacher(teacher, test, cfg.eval_batch)
+    ctx.log(f"teacher: {teacher_steps} steps, test accuracy {metrics['acc_teacher']:.1f}%")
+
+    acc_rows: list[dict] = []
+    kept_dynamic: list[torch.Tensor] = []
+    for variant in VARIANTS:
+        res = finetune(cfg, variant, teacher, ft_steps, ctx.seed, train_set, ctx)
+        model = res.model
+        acc, recall, kept = evaluate_pruned(model, variant, test, cfg.eval_batch,
+                                            torch.Generator().manual_seed(30_000 + ctx.seed))
+        metrics[f"acc_{variant}"] = acc
+        metrics[f"recall_{variant}"] = recall
+        metrics[f"final_loss_{variant}"] = res.last_loss
+        if variant == "dynamic":
+            kept_dynamic = kept
+            for s, f in enumerate(res.keep_frac):
+                metrics[f"keep_frac_stage{s + 1}"] = f
+            metrics["ratio_loss_final"] = res.ratio_loss
+        ctx.log(f"{variant}: test accuracy {acc:.1f}%, last-stage object recall {recall:.3f}")
+        trained = model.token_ratio
+        acc_rows.append({"variant": variant, "rho": cfg.rho, "acc": acc, "recall": recall})
+        for r in cfg.acc_rhos:
+            if math.isclose(r, cfg.rho):
+                continue
+            model.set_token_ratio(make_token_ratio(r, len(cfg.model.pruning_loc)))
+            a, rec, _ = evaluate_pruned(model, variant, test, cfg.eval_batch,
+                                        torch.Generator().manual_seed(30_000 + ctx.seed))
+            acc_rows.append({"variant": variant, "rho": r, "acc": a, "recall": rec})
+        model.set_token_ratio(trained)
+
+    metrics["acc_static_best"] = max(metrics["acc_random_keep"], metrics["acc_fixed_centre"])
+    metrics["acc_drop_pts"] = metrics["acc_teacher"] - metrics["acc_dynamic"]
+    metrics["dyn_minus_static_pts"] = metrics["acc_dynamic"] - metrics["acc_static_best"]
+    metrics["recall_ratio_dyn_random"] = metrics["recall_dynamic"] / max(metrics["recall_random_keep"], 1e-12)
+
+    ctx.save_csv("accuracy_vs_rho", acc_rows)
+    _fig_accuracy(ctx, acc_rows, metrics["acc_teacher"], cfg.rho, cfg.task)
+    if kept_dynamic:
+        _fig_kept_tokens(ctx, test, [k[: cfg.n_viz] for k in kept_dynamic], cfg.n_viz,
+                         cfg.model.patch_size, (cfg.model.img_size // cfg.model.patch_size) ** 2)
+    metrics["cpu_seconds"] = time.process_time() - t_start
+    ctx.log(f"done in {metrics['cpu_seconds']:.0f} CPU s")
+    return metrics
