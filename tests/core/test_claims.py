@@ -136,3 +136,10 @@ def test_aggregate_and_counts():
     vs = evaluate([claim(Band("x", lo=0))], [{"x": 1.0}])
     assert count_statuses(vs)["holds"] == 1
     assert vs[0].to_dict()["status"] == "holds"
+
+
+def test_measured_text_names_the_statistic():
+    v = evaluate_claim(claim(Order("lo", ">", 0.0)), [{"lo": 260.0}])
+    assert v.measured == "lo = 260 (n=1)" and v.expected == "lo > 0"
+    v = evaluate_claim(claim(Order("a", ">", "b")), [{"a": 2.0, "b": 1.5}, {"a": 2.0, "b": 1.0}])
+    assert v.measured.startswith("a − b = 0.75 ± ")

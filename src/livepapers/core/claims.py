@@ -150,7 +150,9 @@ class Order:
 
     @property
     def label(self) -> str:
-        return f"{self.a} − {self.b}"
+        if not isinstance(self.b, str) and float(self.b) == 0.0:
+            return self.a  # a − 0 is a itself
+        return f"{self.a} − {self.b if isinstance(self.b, str) else _fmt(float(self.b))}"
 
     def statistic(self, m: Mapping[str, float]) -> float:
         return _value(m, self.a) - _value(m, self.b)
