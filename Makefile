@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 
+# two pytest-xdist workers (one per core), one torch thread each; the 15 slowest tests are listed
 test: setup lint
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --durations=15
 
 reproduce: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/livepapers reproduce $(if $(PAPER),$(PAPER),--all) --profile $(PROFILE)
@@ -34,6 +35,7 @@ reproduce: setup
 report: setup
 	$(VENV)/bin/livepapers report
 
+# no PAPER: every benchmark, one after another
 bench: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/livepapers bench $(PAPER)
 

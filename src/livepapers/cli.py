@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from livepapers.core import registry
 from livepapers.core.config import ConfigError, to_dict
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="re-run a paper's claims and write a run folder")
     p.add_argument("slugs", nargs="*", metavar="slug")
     p.add_argument("--all", action="store_true", help="every registered paper")
-    p.add_argument("--profile", default="default", help="smoke | default | paper (default: default)")
+    p.add_argument("--profile", default="default", help="smoke | default | extended | paper (default: default)")
     p.add_argument("--seeds", type=int, default=None, help="number of paired seeds (default: the profile's)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -46,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="local", choices=["local", "ray"], help="seed parallelism")
     p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--fresh", action="store_true", help="run the paper's prepare step even if the cache has it")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train each seed data-parallel on N processes per node (torch.distributed.run)")
+    p.add_argument("--nnodes", type=int, default=1, metavar="M", help="nodes, with --nproc (default 1)")
+    p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="rendezvous, with --nnodes > 1")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("report", help="rebuild site/index.html from the run folders")
@@ -90,18 +96,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from livepapers.core.claims import describe_rule
+
     p = _paper(args.slug)
     info = p.info
     print(f"{info.title}\n{info.authors} ({info.year}) {info.venue} arXiv:{info.arxiv}\ndigest: {info.seed}")
     if info.summary:
         print(f"\n{info.summary}")
     print("\nprofiles:")
-    for name, cfg in p.profiles.items():
-        print(f"  {name:<8} n_seeds={p.n_seeds(cfg)}  {to_dict(cfg)}")
+    for name, prof in p.profiles.items():
+        extra = "" if prof.evidence else ", not evidence"
+        print(f"  {name:<8} {prof.n_seeds} seed{'s' if prof.n_seeds > 1 else ''}{extra}  {to_dict(prof.config)}")
     print("\nclaims:")
     for c in p.claims:
         check = c.check.describe() if c.check is not None else f"not checkable: {c.not_checkable}"
-        print(f"  {c.id}  {c.statement}\n      paper ({c.source}): {c.paper_value}\n      check: {check}")
+        print(f"  {c.id}  {c.statement}\n      paper ({c.source}): {c.paper_value}\n      check: {check}"
+              + (f" ({describe_rule(c.over_seeds)})" if c.check is not None else ""))
+        for r in c.requires:
+            print(f"      requires: {r.describe()}")
     return 0
 
 
@@ -114,9 +126,40 @@ def _check_writable(out: str) -> None:
         raise UsageError(f"cannot write the output folder {out!r}")
 
 
+_LAUNCH_FLAGS = ("--nproc", "--nnodes", "--rdzv-endpoint")
+
+
+def _strip_launch_flags(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc/--nnodes/--rdzv-endpoint`` (and their values), for the launched ranks."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in _LAUNCH_FLAGS:
+            skip = True
+            continue
+        if a.split("=", 1)[0] in _LAUNCH_FLAGS:
+            continue
+        out.append(a)
+    return out
+
+
+def _print_verdicts(run: Any) -> None:
+    c = run.counts
+    print(f"{run.slug}: {run.status}; {c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive, "
+          f"{c['not_checkable']} not checkable")
+    for v in run.verdicts:
+        print(f"  {v['claim_id']:<4} {v['status']:<13} {v['measured']}")
+        for pre in v.get("preconditions", []):
+            mark = "met" if pre["status"] == "holds" else "NOT MET" if pre["status"] == "fails" else "undecided"
+            print(f"       requires {pre['check']}: {mark} ({pre['measured']})")
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from livepapers.core.report import build_site
-    from livepapers.core.reproduce import RunFailed, reproduce, resolve_config
+    from livepapers.core import dist
+    from livepapers.core.report import build_site, load_run
+    from livepapers.core.reproduce import RunFailed, reproduce, resolve_profile, seed_plan
 
     if args.all and args.slugs:
         raise UsageError("give slugs or --all, not both")
@@ -124,45 +167,65 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if not slugs:
         raise UsageError("name a paper (livepapers list) or use --all")
     papers = [_paper(s) for s in slugs]
+    profiles = {}
     for p in papers:  # validate everything before the first run starts
         try:
-            resolve_config(p.slug, args.profile, args.overrides)
-        except registry.UnknownProfile as e:
-            raise UsageError(str(e)) from None
-        except ConfigError as e:
+            profiles[p.slug] = resolve_profile(p.slug, args.profile, args.overrides)
+        except (registry.UnknownProfile, ConfigError) as e:
             raise UsageError(str(e)) from None
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.address and args.backend != "ray":
         raise UsageError("--address goes with --backend ray")
+    if args.nproc is not None and args.nproc < 1:
+        raise UsageError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nnodes < 1:
+        raise UsageError(f"--nnodes must be >= 1, got {args.nnodes}")
+    if (args.nnodes > 1 or args.rdzv_endpoint) and args.nproc is None:
+        raise UsageError("--nnodes and --rdzv-endpoint go with --nproc")
+    if args.nnodes > 1 and not args.rdzv_endpoint:
+        raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
     _check_writable(args.out)
+    if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # not yet inside torchrun: launch it
+        launch = {"nproc": args.nproc, "nnodes": args.nnodes, "rdzv_endpoint": args.rdzv_endpoint}
+        try:
+            dist.torchrun_command([], **launch)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        print(f"launching {args.nproc} process{'es' if args.nproc > 1 else ''} per node on {args.nnodes} "
+              f"node{'s' if args.nnodes > 1 else ''} through torch.distributed.run", file=sys.stderr)
+        return dist.launch(_strip_launch_flags(args.argv), **launch)
+    main_rank = dist.init_from_env().is_main
     failed = 0
     for p in papers:
+        prof = profiles[p.slug]
+        n = args.seeds if args.seeds is not None else prof.n_seeds
+        if main_rank and not args.quiet:
+            print(f"{p.slug} ({args.profile}): {seed_plan(n, args.workers, prof.threads).describe()}", file=sys.stderr)
         try:
             folder = reproduce(p.slug, profile=args.profile, seeds=args.seeds, seed=args.seed,
                                overrides=args.overrides, out=args.out, backend=args.backend,
-                               address=args.address, workers=args.workers, verbose=not args.quiet)
+                               address=args.address, workers=args.workers, verbose=not args.quiet,
+                               fresh=args.fresh)
         except RunFailed as e:
             print(f"livepapers: {p.slug} failed: {e}", file=sys.stderr)
             failed += 1
             continue
         except OSError as e:
             raise UsageError(str(e)) from None
-        from livepapers.core.report import load_run
-
+        if not main_rank:
+            continue
         run = load_run(folder)
-        c = run.counts
-        print(f"{p.slug}: {run.status}; {c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive, "
-              f"{c['not_checkable']} not checkable")
-        for v in run.verdicts:
-            print(f"  {v['claim_id']:<4} {v['status']:<13} {v['measured']}")
+        _print_verdicts(run)
         if run.status != "complete":
             from livepapers.core.runs import read_json
 
             for msg in read_json(folder / "status.json").get("messages", []):
                 print(f"  problem: {msg}", file=sys.stderr)
         print(f"run folder: {folder}\nreport:     {folder / 'report.md'}")
-    if not args.no_site:
+    if main_rank and not args.no_site:
         index = build_site(args.out, args.site)
         print(f"site:       {index}")
     return 1 if failed else 0
@@ -198,7 +261,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "quiet", False):
         os.environ["LIVEPAPERS_QUIET"] = "1"
     handlers = {"list": _cmd_list, "show": _cmd_show, "reproduce": _cmd_reproduce, "report": _cmd_report,

@@ -22,19 +22,35 @@ from dataclasses import dataclass
 class Inner:
     width: int = 4
 
+from livepapers.core.config import Profile
+
 @dataclass(frozen=True)
 class Config:
-    n_seeds: int = 3
     value: float = 1.0
     diverge: bool = False
     crash: bool = False
     tag: str = "x"
     sizes: tuple[int, ...] = (1, 2)
     inner: Inner = Inner()
-    evidence: bool = True
+    prep_scale: float = 1.0   # read by prepare (changes its cache key)
+    sanity: float = 1.0       # a precondition of C4
+    speed: float = 2.0        # measured once per run (C5)
 
-PROFILES = {"smoke": Config(n_seeds=2), "default": Config(), "paper": Config(value=2.0),
-            "tiny": Config(n_seeds=1, evidence=False)}
+PROFILES = {"smoke": Profile(Config(), n_seeds=2), "default": Profile(Config(), n_seeds=3),
+            "paper": Profile(Config(value=2.0), n_seeds=3), "tiny": Profile(Config(), n_seeds=1, evidence=False),
+            "extended": Profile(Config(value=0.5), n_seeds=2)}
+
+def prepare(config, ctx):
+    import json, os
+    # count real preparations (cache misses) in a file the test names
+    if os.environ.get("TOY_PREPARE_LOG"):
+        with open(os.environ["TOY_PREPARE_LOG"], "a") as f:
+            f.write("prepared\\n")
+    (ctx.folder / "prep.json").write_text(json.dumps({"prep": 10.0 * config.prep_scale}))
+    return ctx.folder
+
+def measure(config, ctx):
+    return [{"speed": config.speed + 0.01 * i} for i in range(3)]
 
 def run(config, ctx):
     import matplotlib
@@ -52,7 +68,10 @@ def run(config, ctx):
     ax.plot([0, 1], [0, config.value])
     ctx.savefig(fig, "line", caption="a line")
     ctx.save_csv("numbers", [{"a": 1, "b": 2}])
-    return {"acc": config.value + 0.001 * ctx.seed, "base": 0.5, "noise": float(x[0])}
+    import json
+    prep = json.loads(ctx.shared_path("prep.json").read_text())["prep"]
+    return {"acc": config.value + 0.001 * ctx.seed, "base": 0.5, "noise": float(x[0]), "prep": prep,
+            "sanity": config.sanity}
 '''
 
 TOY_CLAIMS = '''
@@ -64,6 +83,10 @@ CLAIMS = (
           check=Order("acc", ">", "base"), over_seeds="every"),
     Claim(id="C3", statement="scales to ImageNet", source="Tab. 2", paper_value="80%", check=None,
           not_checkable="needs ImageNet"),
+    Claim(id="C4", statement="acc beats base, given a sane model", source="Tab. 3", paper_value="+0.5",
+          check=Order("acc", ">", "base"), requires=(Band("sanity", lo=0.5),)),
+    Claim(id="C5", statement="fast", source="Tab. 4", paper_value="2x", check=Band("speed", lo=1.5),
+          over_seeds="every"),
 )
 '''
 

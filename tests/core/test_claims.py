@@ -1,9 +1,11 @@
 import math
 
+import numpy as np
 import pytest
 
 from livepapers.core.claims import (
     AllOf,
+    AtLeast,
     Band,
     Claim,
     Order,
@@ -13,9 +15,8 @@ from livepapers.core.claims import (
     count_statuses,
     evaluate,
     evaluate_claim,
-    fit_loglog_slope,
-    t_quantile,
 )
+from livepapers.core.stats import fit_loglog_slope, t_quantile
 
 
 def claim(check, over="mean"):
@@ -120,7 +121,7 @@ def test_not_checkable_and_validation():
     with pytest.raises(ValueError, match="not_checkable"):
         Claim(id="C9", statement="s", source="t", paper_value="v", check=None)
     with pytest.raises(ValueError, match="over_seeds"):
-        claim(Band("x", lo=0), over="median")
+        claim(Band("x", lo=0), over="max")
     with pytest.raises(ValueError):
         Band("x")
     with pytest.raises(ValueError):
@@ -143,3 +144,100 @@ def test_measured_text_names_the_statistic():
     assert v.measured == "lo = 260 (n=1)" and v.expected == "lo > 0"
     v = evaluate_claim(claim(Order("a", ">", "b")), [{"a": 2.0, "b": 1.5}, {"a": 2.0, "b": 1.0}])
     assert v.measured.startswith("a − b = 0.75 ± ")
+
+
+# ---------------------------------------------------------------------------------------------
+# engine v2: preconditions, AtLeast, median, the scipy t quantile
+# ---------------------------------------------------------------------------------------------
+
+
+def test_t_quantile_is_scipys_and_the_interval_uses_it():
+    from livepapers.core.stats import t_quantile
+
+    assert t_quantile(3) == pytest.approx(3.182446, abs=1e-6)
+    assert t_quantile(40) == pytest.approx(2.021075, abs=1e-6)  # the old table said 1.96 past 30
+    with pytest.raises(ValueError):
+        t_quantile(0)
+    # mean 1.0, sd 0.1, n = 4: half width t(3) * 0.1 / 2 = 0.159; lo = 0.841
+    vals = [{"x": v} for v in (0.9, 1.0, 1.1, 1.0 + 0.0)]
+    sd = float(np.std([0.9, 1.0, 1.1, 1.0], ddof=1))
+    lo = 1.0 - t_quantile(3) * sd / 2
+    assert evaluate_claim(claim(Band("x", lo=lo - 1e-9)), vals).status == "holds"
+    assert evaluate_claim(claim(Band("x", lo=lo + 1e-6)), vals).status == "inconclusive"
+
+
+def _pre_claim(**kw):
+    return Claim(id="C7", statement="s", source="t", paper_value="v", check=Order("acc", ">", "base"),
+                 requires=(Band("teacher_acc", lo=0.70),), **kw)
+
+
+def test_precondition_met_judges_the_claim():
+    seeds = [{"acc": 0.9, "base": 0.5, "teacher_acc": 0.8 + 0.01 * i} for i in range(4)]
+    v = evaluate_claim(_pre_claim(), seeds)
+    assert v.status == "holds"
+    assert v.preconditions[0]["status"] == "holds" and "teacher_acc" in v.preconditions[0]["measured"]
+
+
+def test_precondition_not_met_is_inconclusive_with_the_reason_and_the_measurement():
+    seeds = [{"acc": 0.3, "base": 0.5, "teacher_acc": 0.28 + 0.001 * i} for i in range(4)]
+    v = evaluate_claim(_pre_claim(), seeds)
+    assert v.status == "inconclusive"
+    assert "precondition not met: teacher_acc ≥ 0.7" in v.reason and "0.2815" in v.reason
+    assert "own check alone: fails" in v.reason  # what the claim itself measured is still said
+    assert v.measured.startswith("acc − base = -0.2")
+    assert v.preconditions[0]["status"] == "fails"
+
+
+def test_precondition_missing_metric_is_inconclusive_naming_it():
+    v = evaluate_claim(_pre_claim(), [{"acc": 0.9, "base": 0.5}] * 3)
+    assert v.status == "inconclusive"
+    assert "precondition not established" in v.reason and "teacher_acc" in v.reason
+
+
+def test_precondition_uses_the_claims_seed_rule():
+    # every seed must meet it under "every": one seed below 0.7 leaves it undecided -> inconclusive
+    seeds = [{"acc": 0.9, "base": 0.5, "teacher_acc": t} for t in (0.8, 0.8, 0.8, 0.6)]
+    assert evaluate_claim(_pre_claim(over_seeds="every"), seeds).status == "inconclusive"
+    assert evaluate_claim(_pre_claim(over_seeds=AtLeast(3)), seeds).status == "holds"
+
+
+def test_own_check_cannot_be_a_precondition():
+    with pytest.raises(ValueError, match="own check"):
+        Claim(id="C8", statement="s", source="t", paper_value="v", check=Band("x", lo=1.0),
+              requires=(Band("x", lo=1.0),))
+
+
+def test_at_least_k_counts_seeds():
+    c = claim(Band("x", lo=1.0), over=AtLeast(2))
+    assert evaluate_claim(c, [{"x": 2}, {"x": 2}, {"x": 0}]).status == "holds"
+    assert evaluate_claim(c, [{"x": 2}, {"x": 0}, {"x": 0}]).status == "fails"
+    # one seed undecided (missing): 2 of 3 could still pass -> inconclusive; 0 passing + 1 undecided -> fails
+    assert evaluate_claim(c, [{"x": 2}, {}, {"x": 0}]).status == "inconclusive"
+    assert evaluate_claim(c, [{"x": 0}, {}, {"x": 0}]).status == "fails"
+    v = evaluate_claim(claim(Band("x", lo=1.0), over=AtLeast(3)), [{"x": 2}, {"x": 2}])
+    assert v.status == "inconclusive" and "3 needed" in v.reason
+    with pytest.raises(ValueError):
+        AtLeast(0)
+
+
+def test_median_rule_ignores_one_outlier_seed():
+    seeds = [{"x": v} for v in (1.2, 1.3, 1.25, -50.0)]
+    assert evaluate_claim(claim(Band("x", lo=1.0), over="median"), seeds).status == "holds"
+    assert evaluate_claim(claim(Band("x", lo=1.0), over="mean"), seeds).status != "holds"
+
+
+def test_measured_claims_are_judged_over_repeats_and_mixing_is_an_error():
+    c1 = claim(Band("speed", lo=1.5), over="every")
+    seeds = [{"acc": 1.0}] * 4
+    (v,) = evaluate([c1], seeds, measured=[{"speed": 2.0}, {"speed": 2.1}])
+    assert v.status == "holds" and v.basis == "repeats" and v.n_seeds == 2
+    mixed = Claim(id="C2", statement="s", source="t", paper_value="v", check=Order("speed", ">", "acc"))
+    with pytest.raises(ValueError, match="mixes"):
+        evaluate([mixed], seeds, measured=[{"speed": 2.0}])
+
+
+def test_pooled_sd_and_slope_helpers():
+    from livepapers.core.stats import fit_loglog_slope, pooled_sd
+
+    assert pooled_sd([[1.0, 3.0], [10.0, 12.0, 14.0]]) == pytest.approx(math.sqrt((2 + 8) / 3))
+    assert fit_loglog_slope([1, 2, 4], [3, 12, 48]) == pytest.approx(2.0)

@@ -101,4 +101,40 @@ def test_list_shows_latest_counts(capsys, toy_only, tmp_path):
     main(["reproduce", toy_only, "--seeds", "1", "--out", str(tmp_path), "--no-site", "--workers", "1"])
     capsys.readouterr()
     code, out, _ = run_cli(capsys, "list", "--runs", str(tmp_path))
-    assert "2 hold, 0 fail, 0 inconclusive, 1 n/c (default)" in out
+    assert "4 hold, 0 fail, 0 inconclusive, 1 n/c (default)" in out
+
+
+def test_reproduce_prints_the_seed_plan_and_preconditions(capsys, toy_only, tmp_path):
+    # (the toy is registered in this process only, so its seeds stay here: --workers 1)
+    code, out, err = run_cli(capsys, "reproduce", toy_only, "--out", str(tmp_path), "--no-site", "--workers", "1",
+                             "--set", "sanity=0.1")
+    assert code == 0
+    assert "toy (default): 3 seeds in this process, 1 torch thread" in err
+    assert "requires sanity ≥ 0.5: NOT MET (sanity = 0.1 ± 0 (n=3))" in out
+    assert "C4   inconclusive" in out
+
+
+def test_show_lists_profiles_seed_rules_and_preconditions(capsys, toy_only):
+    code, out, _ = run_cli(capsys, "show", toy_only)
+    assert code == 0
+    assert "tiny     1 seed, not evidence" in out and "default  3 seeds" in out
+    assert "requires: sanity ≥ 0.5" in out and "(every seed)" in out
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--nnodes", "2"], "go with --nproc"),
+    (["--nproc", "0"], "--nproc must be >= 1"),
+    (["--nproc", "2", "--nnodes", "2"], "needs --rdzv-endpoint"),
+    (["--nproc", "2", "--rdzv-endpoint", "nohostport"], "HOST:PORT"),
+    (["--workers", "0"], "--workers must be >= 1"),
+])
+def test_launch_flags_are_checked(capsys, toy_only, tmp_path, argv, needle):
+    code, _, err = run_cli(capsys, "reproduce", toy_only, "--out", str(tmp_path), *argv)
+    assert needle in one_line_error(code, err)
+
+
+def test_launch_flags_are_stripped_for_the_ranks():
+    from livepapers.cli import _strip_launch_flags
+
+    argv = ["reproduce", "dynamicvit", "--nproc", "2", "--nnodes=1", "--rdzv-endpoint", "h:1", "--seeds", "1"]
+    assert _strip_launch_flags(argv) == ["reproduce", "dynamicvit", "--seeds", "1"]

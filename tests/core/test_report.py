@@ -63,3 +63,33 @@ def test_site_survives_a_paper_that_cannot_import(toy_only, tmp_path, monkeypatc
     index = build_site(tmp_path / "runs", tmp_path / "site").read_text()
     assert "A Toy Paper" in index
     assert "broken" in index and "cannot import" in index and "ModuleNotFoundError" in index
+
+
+def test_site_shows_default_and_extended_side_by_side(toy_only, tmp_path):
+    runs, site = tmp_path / "runs", tmp_path / "site"
+    fake_run(runs, "toy", "20240101T000000Z-default-s0", "complete",
+             [verdict("C1", "holds"), verdict("C2", "holds")])
+    # no extended run yet: only the default row
+    index = build_site(runs, site).read_text()
+    assert "<td class='small'>default</td>" in index and "<td class='small'>extended</td>" not in index
+    fake_run(runs, "toy", "20240103T000000Z-extended-s0x2", "complete",
+             [verdict("C1", "fails"), verdict("C2", "holds")], profile="extended")
+    # an incomplete extended run after it is not the one shown
+    fake_run(runs, "toy", "20240104T000000Z-extended-s0x2", "failed", [], profile="extended")
+    index = build_site(runs, site).read_text()
+    default_row, extended_row = index.split("<td class='small'>default</td>")[1], \
+        index.split("<td class='small'>extended</td>")[1]
+    assert default_row.split("</tr>")[0].count("class='holds'") == 2
+    assert "class='fails'" in extended_row.split("</tr>")[0] and "20240103T000000Z-extended" in extended_row
+    page = (site / "toy" / "index.html").read_text()
+    assert "Latest default run" in page and "Latest extended run" in page
+
+
+def test_preconditions_shown_on_the_site(toy_only, tmp_path):
+    runs, site = tmp_path / "runs", tmp_path / "site"
+    v = verdict("C4", "inconclusive") | {"preconditions": [{"check": "sanity ≥ 0.5", "status": "fails",
+                                                           "measured": "sanity = 0.1 (n=1)", "reason": ""}]}
+    fake_run(runs, "toy", "20240101T000000Z-default-s0", "complete", [v])
+    build_site(runs, site)
+    page = (site / "toy" / "index.html").read_text()
+    assert "sanity ≥ 0.5: NOT met (sanity = 0.1 (n=1))" in page

@@ -40,6 +40,11 @@ def test_run_folder_is_never_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "run_folder_name", lambda *a, **k: "20240101T000000Z-default-s0x3")
     f = create_run_folder(tmp_path, "toy", "default", 0, 3)
     assert f == tmp_path / "toy" / "20240101T000000Z-default-s0x3"
+    # a second run in the same second gets its own folder; the first is never reused
+    g = create_run_folder(tmp_path, "toy", "default", 0, 3)
+    assert g == tmp_path / "toy" / "20240101T000000Z-default-s0x3-2"
+    for _ in range(97):
+        create_run_folder(tmp_path, "toy", "default", 0, 3)
     with pytest.raises(RunFolderExists, match="never overwritten"):
         create_run_folder(tmp_path, "toy", "default", 0, 3)
 

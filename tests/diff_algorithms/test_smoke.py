@@ -18,7 +18,7 @@ def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
     from livepapers.diff_algorithms.claims import CLAIMS
     from livepapers.diff_algorithms.experiment import PROFILES, run
 
-    cfg = PROFILES["smoke"]
+    cfg = PROFILES["smoke"].config
     ctx = RunContext.for_test(tmp_path, cfg, seed=0)
     metrics = run(cfg, ctx)
     assert all(isinstance(v, float) for v in metrics.values())

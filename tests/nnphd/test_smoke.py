@@ -54,8 +54,8 @@ def test_claims_read_only_metrics_that_run_returns():
 
 def test_profiles_and_config():
     assert set(experiment.PROFILES) >= {"smoke", "default", "paper"}
-    assert experiment.PROFILES["default"] == experiment.Config()
-    assert experiment.PROFILES["default"].n_seeds == 3
+    assert experiment.PROFILES["default"].config == experiment.Config()
+    assert experiment.PROFILES["default"].n_seeds == 4
 
 
 def test_readme_usage_snippet_runs():

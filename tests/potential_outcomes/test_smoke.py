@@ -35,8 +35,9 @@ def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
 
 def test_profiles_are_consistent():
     assert set(PROFILES) == {"smoke", "default", "paper"}
-    assert PROFILES["default"] == Config()
-    d = PROFILES["default"]
+    assert PROFILES["default"].config == Config()
+    assert PROFILES["default"].n_seeds == 1  # deterministic real-data parts; simulations replicate inside run()
+    d = PROFILES["default"].config
     assert (d.n_boot, d.n_perm, d.ks_reps, d.ks_n, d.hte_n, d.hte_reps, d.forest_trees) == (
         200, 10_000, 200, 1000, 2000, 3, 200)
     assert (d.limits_n, d.limits_reps, d.coverage_reps, d.ovb_ref_n) == (2000, 3, 500, 200_000)

@@ -17,7 +17,13 @@ ratio, the slope) and compares it with its threshold:
 * ``over_seeds="mean"``: the seed mean of the statistic with its t-interval
   ``mean ± t(0.975, n-1) · sd / sqrt(n)``: ``holds`` if the whole interval passes, ``fails`` if the
   whole interval fails, ``inconclusive`` if it straddles the threshold. With one seed the value itself
-  is judged.
+  is judged;
+* ``over_seeds="median"``: the median of the per-seed statistics is judged as a value;
+* ``over_seeds=AtLeast(k)``: ``holds`` when at least ``k`` seeds pass, ``fails`` when they cannot.
+
+A claim may declare *preconditions* (``requires=``): checks on sanity metrics judged with the claim's own
+seed rule before the claim; unless all hold, the verdict is ``inconclusive`` with the reason in words and the
+claim's own measurement still reported.
 
 A missing or non-finite metric makes the verdict ``inconclusive`` and names the metric. A claim with
 ``check=None`` is ``not_checkable`` with its stated reason.
@@ -32,25 +38,12 @@ from typing import Literal
 
 import numpy as np
 
+from livepapers.core.stats import fit_loglog_slope, mean_interval, t_quantile  # noqa: F401 (re-exported)
+
 Status = Literal["holds", "fails", "inconclusive", "not_checkable"]
 STATUSES: tuple[str, ...] = ("holds", "fails", "inconclusive", "not_checkable")
 Number = float | int
 Operand = str | Number
-
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-         10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
-
-
-def t_quantile(df: int) -> float:
-    """Two-sided 95 % Student-t quantile ``t(0.975, df)`` (table, conservative between entries)."""
-    if df < 1:
-        raise ValueError(f"t_quantile needs df >= 1, got {df}")
-    keys = sorted(_T975)
-    for k in keys:
-        if df <= k:
-            return _T975[k]
-    return 1.96
-
 
 class MissingMetric(LookupError):
     """A check reads a metric that is absent or not finite."""
@@ -274,14 +267,35 @@ class AllOf:
 Check = Band | Order | Ratio | Slope | AllOf
 
 
-def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
-    """Least-squares slope of ``log|y|`` against ``log|x|``."""
-    lx, ly = np.log(np.abs(np.asarray(x, float))), np.log(np.abs(np.asarray(y, float)))
-    lx = lx - lx.mean()
-    denom = float(lx @ lx)
-    if denom == 0:
-        raise ValueError("fit_loglog_slope: all x are equal")
-    return float(lx @ (ly - ly.mean()) / denom)
+@dataclass(frozen=True)
+class AtLeast:
+    """``over_seeds=AtLeast(k)``: holds when at least ``k`` seeds pass, fails when they cannot.
+
+    Seeds whose metric is missing count as undecided: ``holds`` once ``k`` seeds pass, ``fails`` once
+    ``k`` can no longer be reached even if every undecided seed passed, ``inconclusive`` between; a run with
+    fewer than ``k`` seeds is ``inconclusive``.
+    """
+
+    k: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"AtLeast needs k >= 1, got {self.k!r}")
+
+    def __str__(self) -> str:
+        return f"at least {self.k} seeds"
+
+
+OverSeeds = Literal["mean", "every", "median"] | AtLeast
+_RULES = ("mean", "every", "median")
+
+
+def describe_rule(over_seeds: OverSeeds) -> str:
+    """The seed rule in words, for reports."""
+    if isinstance(over_seeds, AtLeast):
+        return str(over_seeds)
+    return {"mean": "95 % t-interval of the seed mean", "every": "every seed",
+            "median": "median over seeds"}[over_seeds]
 
 
 @dataclass(frozen=True)
@@ -289,12 +303,17 @@ class Claim:
     """One headline claim of a paper, with a pre-registered check.
 
     Attributes:
-        id: ``C1`` … ``Cn``, matching the paper's spec.
+        id: the spec's claim id (``C1``, ``R3``, ``M1b``).
         statement: one sentence, in our words.
         source: where the paper shows it (table / figure / section).
         paper_value: what the paper reports, as text.
         check: the check on run metrics, or ``None`` when not checkable offline.
-        over_seeds: ``"mean"`` (t-interval of the seed mean) or ``"every"`` (each seed must pass).
+        over_seeds: how the per-seed statistics are combined: ``"mean"`` (t-interval of the seed mean),
+            ``"every"`` (each seed must pass), ``"median"`` (the median is judged) or ``AtLeast(k)``.
+        requires: preconditions — checks on sanity metrics (the model learned, the solver converged) that
+            the claim presupposes, pre-registered like the threshold and judged with the same ``over_seeds``
+            rule. Unless every one holds the claim is ``inconclusive`` ("precondition not met: …"), with
+            its own measured values still reported. The claim's own check never moves here.
         not_checkable: why the claim cannot be checked here (required when ``check`` is None).
         weight: relative importance, for summaries.
     """
@@ -304,24 +323,48 @@ class Claim:
     source: str
     paper_value: str
     check: Check | None
-    over_seeds: Literal["mean", "every"] = "mean"
+    over_seeds: OverSeeds = "mean"
+    requires: tuple[Check, ...] = ()
     not_checkable: str = ""
     weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.over_seeds not in ("mean", "every"):
-            raise ValueError(f"Claim {self.id}: over_seeds must be 'mean' or 'every', got {self.over_seeds!r}")
+        if not (isinstance(self.over_seeds, AtLeast) or self.over_seeds in _RULES):
+            raise ValueError(f"Claim {self.id}: over_seeds must be one of {', '.join(_RULES)} or AtLeast(k), "
+                             f"got {self.over_seeds!r}")
         if self.check is None and not self.not_checkable:
             raise ValueError(f"Claim {self.id}: a claim without a check needs a not_checkable reason")
+        if not isinstance(self.requires, tuple):
+            raise ValueError(f"Claim {self.id}: requires must be a tuple of checks, got {type(self.requires).__name__}")
+        if self.check is None and self.requires:
+            raise ValueError(f"Claim {self.id}: a not-checkable claim has no preconditions")
+        own = set(self.metrics)
+        for r in self.requires:
+            if own and set(r.metrics) == own and r.describe() == (self.check.describe() if self.check else None):
+                raise ValueError(f"Claim {self.id}: its own check cannot be a precondition")
 
     @property
     def metrics(self) -> tuple[str, ...]:
+        """The metrics the claim's own check reads."""
         return () if self.check is None else self.check.metrics
+
+    @property
+    def required_metrics(self) -> tuple[str, ...]:
+        """The metrics its preconditions read."""
+        return tuple(dict.fromkeys(n for r in self.requires for n in r.metrics))
+
+    @property
+    def all_metrics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.metrics, *self.required_metrics)))
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one claim on one run."""
+    """The outcome of one claim on one run.
+
+    ``preconditions`` holds one dict per precondition: ``{"check", "status", "measured", "reason"}``;
+    ``basis`` says what the values are over: ``"seeds"`` or ``"repeats"`` (a once-per-run measurement).
+    """
 
     claim_id: str
     status: Status
@@ -330,31 +373,62 @@ class Verdict:
     reason: str = ""
     n_seeds: int = 0
     values: tuple[float, ...] = field(default=())
+    preconditions: tuple[dict, ...] = field(default=())
+    basis: str = "seeds"
 
     def to_dict(self) -> dict:
         return {"claim_id": self.claim_id, "status": self.status, "measured": self.measured,
                 "expected": self.expected, "reason": self.reason, "n_seeds": self.n_seeds,
-                "values": list(self.values)}
+                "values": list(self.values), "preconditions": [dict(p) for p in self.preconditions],
+                "basis": self.basis}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Verdict:
         return cls(d["claim_id"], d["status"], d.get("measured", ""), d.get("expected", ""),
-                   d.get("reason", ""), int(d.get("n_seeds", 0)), tuple(d.get("values", ())))
+                   d.get("reason", ""), int(d.get("n_seeds", 0)), tuple(d.get("values", ())),
+                   tuple(d.get("preconditions", ())), d.get("basis", "seeds"))
+
+
+def _stat_or_none(check: Band | Order | Ratio | Slope, m: Mapping[str, float]) -> tuple[float | None, str]:
+    try:
+        return check.statistic(m), ""
+    except MissingMetric as e:
+        return None, str(e)
 
 
 def _judge_simple(check: Band | Order | Ratio | Slope, per_seed: Sequence[Mapping[str, float]],
-                  over_seeds: str) -> tuple[Status, str, str, tuple[float, ...]]:
-    try:
-        stats = [check.statistic(m) for m in per_seed]
-    except MissingMetric as e:
-        return "inconclusive", "—", str(e), ()
-    n = len(stats)
+                  over_seeds: OverSeeds) -> tuple[Status, str, str, tuple[float, ...]]:
+    """``(status, measured, reason, per-seed statistics)`` of one simple check under a seed rule."""
+    pairs = [_stat_or_none(check, m) for m in per_seed]
+    known = [s for s, _ in pairs if s is not None]
+    missing = [why for s, why in pairs if s is None]
+    n = len(pairs)
+    label = check.label
+    if isinstance(over_seeds, AtLeast):
+        k = over_seeds.k
+        p = sum(check.passes(s) for s in known)
+        measured = (f"{label}: {p} of {n} seeds pass" + (f" ({len(missing)} undecided)" if missing else "")
+                    + (f"; mean {_fmt(float(np.mean(known)))}" if known else ""))
+        if n < k:
+            return "inconclusive", measured, f"only {n} seeds run, {k} needed", tuple(known)
+        if p >= k:
+            return "holds", measured, "", tuple(known)
+        if p + len(missing) < k:
+            return "fails", measured, "", tuple(known)
+        return "inconclusive", measured, "; ".join(dict.fromkeys(missing)), tuple(known)
+    if missing:
+        return "inconclusive", "—", "; ".join(dict.fromkeys(missing)), ()
+    stats = known
     arr = np.asarray(stats, float)
     mean = float(arr.mean())
-    sd = float(arr.std(ddof=1)) if n > 1 else 0.0
-    label = check.label
-    measured = f"{label} = {_fmt(mean)}" + (f" ± {_fmt(sd)} (n={n})" if n > 1 else " (n=1)")
+    sd = float(arr.std(ddof=1)) if n > 1 and np.ptp(arr) > 0 else 0.0  # equal values: exactly 0, not 1e-17
+    spread = f" ± {_fmt(sd)} (n={n})" if n > 1 else " (n=1)"
     passes = [check.passes(s) for s in stats]
+    if over_seeds == "median":
+        med = float(np.median(arr))
+        measured = f"median {label} = {_fmt(med)}" + (f", mean {_fmt(mean)}{spread}" if n > 1 else " (n=1)")
+        return ("holds" if check.passes(med) else "fails"), measured, "", tuple(stats)
+    measured = f"{label} = {_fmt(mean)}{spread}"
     if over_seeds == "every":
         if all(passes):
             return "holds", measured, "", tuple(stats)
@@ -363,27 +437,21 @@ def _judge_simple(check: Band | Order | Ratio | Slope, per_seed: Sequence[Mappin
         return "inconclusive", measured, f"{sum(passes)} of {n} seeds pass", tuple(stats)
     if n == 1:
         return ("holds" if passes[0] else "fails"), measured, "", tuple(stats)
-    half = t_quantile(n - 1) * sd / math.sqrt(n)
-    lo_ok, hi_ok, mid_ok = check.passes(mean - half), check.passes(mean + half), check.passes(mean)
+    _, lo, hi = mean_interval(arr)
+    lo_ok, hi_ok, mid_ok = check.passes(lo), check.passes(hi), check.passes(mean)
     if lo_ok and hi_ok and mid_ok:
         return "holds", measured, "", tuple(stats)
     if not (lo_ok or hi_ok or mid_ok):
         return "fails", measured, "", tuple(stats)
     return ("inconclusive", measured,
-            f"95% interval of the mean [{_fmt(mean - half)}, {_fmt(mean + half)}] straddles the threshold",
-            tuple(stats))
+            f"95% interval of the mean [{_fmt(lo)}, {_fmt(hi)}] straddles the threshold", tuple(stats))
 
 
-def evaluate_claim(claim: Claim, metrics_per_seed: Sequence[Mapping[str, float]]) -> Verdict:
-    """Judge one claim on the metrics of ``n`` paired seeds (one dict per seed)."""
-    if claim.check is None:
-        return Verdict(claim.id, "not_checkable", "—", "—", claim.not_checkable)
-    expected = claim.check.describe()
-    n = len(metrics_per_seed)
-    if n == 0:
-        return Verdict(claim.id, "inconclusive", "—", expected, "no metrics (the run produced none)")
-    checks = claim.check.checks if isinstance(claim.check, AllOf) else (claim.check,)
-    parts = [_judge_simple(c, metrics_per_seed, claim.over_seeds) for c in checks]
+def _judge(check: Check, per_seed: Sequence[Mapping[str, float]], over_seeds: OverSeeds
+           ) -> tuple[Status, str, str, tuple[float, ...]]:
+    """One check (simple or AllOf) → ``(status, measured, reason, values)``."""
+    checks = check.checks if isinstance(check, AllOf) else (check,)
+    parts = [_judge_simple(c, per_seed, over_seeds) for c in checks]
     statuses = [p[0] for p in parts]
     if all(s == "holds" for s in statuses):
         status: Status = "holds"
@@ -399,16 +467,57 @@ def evaluate_claim(claim: Claim, metrics_per_seed: Sequence[Mapping[str, float]]
         if failing:
             reasons = [f"fails: {f}" for f in failing] + [r for r in reasons if "fails:" not in r]
     values = parts[0][3] if len(parts) == 1 else ()
-    return Verdict(claim.id, status, measured, expected, "; ".join(dict.fromkeys(r for r in reasons if r)),
-                   n, values)
+    return status, measured, "; ".join(dict.fromkeys(r for r in reasons if r)), values
 
 
-def evaluate(claims: Sequence[Claim], metrics_per_seed: Sequence[Mapping[str, float]]) -> list[Verdict]:
-    """Judge every claim on the per-seed metrics of one run (seeds are paired across metrics)."""
+def evaluate_claim(claim: Claim, metrics_per_seed: Sequence[Mapping[str, float]], *, basis: str = "seeds"
+                   ) -> Verdict:
+    """Judge one claim on the metrics of ``n`` paired seeds (one dict per seed), preconditions first."""
+    if claim.check is None:
+        return Verdict(claim.id, "not_checkable", "—", "—", claim.not_checkable)
+    expected = claim.check.describe()
+    n = len(metrics_per_seed)
+    if n == 0:
+        return Verdict(claim.id, "inconclusive", "—", expected, "no metrics (the run produced none)", basis=basis)
+    pre = []
+    for r in claim.requires:
+        st, meas, why, _ = _judge(r, metrics_per_seed, claim.over_seeds)
+        pre.append({"check": r.describe(), "status": st, "measured": meas, "reason": why})
+    status, measured, reason, values = _judge(claim.check, metrics_per_seed, claim.over_seeds)
+    unmet = [p for p in pre if p["status"] != "holds"]
+    if unmet:
+        words = []
+        for p in unmet:
+            what = "not met" if p["status"] == "fails" else "not established"
+            detail = p["measured"] if p["measured"] != "—" else p["reason"]
+            words.append(f"precondition {what}: {p['check']} (measured {detail})")
+        would = f"the claim's own check alone: {status}" + (f" ({reason})" if reason else "")
+        reason = "; ".join([*words, would])
+        status = "inconclusive"
+    return Verdict(claim.id, status, measured, expected, reason, n, values, tuple(pre), basis)
+
+
+def evaluate(claims: Sequence[Claim], metrics_per_seed: Sequence[Mapping[str, float]],
+             measured: Sequence[Mapping[str, float]] = ()) -> list[Verdict]:
+    """Judge every claim on the per-seed metrics of one run (seeds are paired across metrics).
+
+    ``measured``: the repeats of a once-per-run measurement (``experiment.measure``); a claim that reads
+    only measured metrics is judged over those repeats instead of the seeds. A claim that mixes both kinds
+    is an error of the paper.
+    """
     ids = [c.id for c in claims]
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate claim ids: {ids}")
-    return [evaluate_claim(c, metrics_per_seed) for c in claims]
+    measured_names = {k for m in measured for k in m}
+    out = []
+    for c in claims:
+        names = set(c.all_metrics)
+        on_repeats = bool(names) and names <= measured_names
+        if names & measured_names and not on_repeats:
+            raise ValueError(f"claim {c.id} mixes measured metrics {sorted(names & measured_names)} with per-seed "
+                             f"metrics {sorted(names - measured_names)}")
+        out.append(evaluate_claim(c, measured, basis="repeats") if on_repeats else evaluate_claim(c, metrics_per_seed))
+    return out
 
 
 def count_statuses(verdicts: Sequence[Verdict | Mapping]) -> dict[str, int]:

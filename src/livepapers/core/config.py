@@ -122,3 +122,38 @@ def to_dict(config: Any) -> Any:
     if isinstance(config, dict):
         return {str(k): to_dict(v) for k, v in config.items()}
     return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A named scale of a paper's experiment: its ``Config`` plus what the framework needs to run it.
+
+    Attributes:
+        config: the paper's frozen-dataclass ``Config`` (the paper's knobs only).
+        n_seeds: paired seeds ``reproduce`` runs by default (4 = two full rounds on 2 workers).
+        evidence: False for profiles too small to count as evidence (a smoke run): every holds/fails is
+            reported as inconclusive, with the measurement kept.
+        threads: torch threads per seed process; ``None`` = one per worker when the profile runs one seed
+            (both cores in one process), else 1.
+    """
+
+    config: Any
+    n_seeds: int = 4
+    evidence: bool = True
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not dataclasses.is_dataclass(self.config) or isinstance(self.config, type):
+            raise TypeError(f"Profile needs a dataclass config instance, got {type(self.config).__name__}")
+        if self.n_seeds < 1:
+            raise ValueError(f"Profile n_seeds must be >= 1, got {self.n_seeds}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"Profile threads must be >= 1, got {self.threads}")
+
+    def with_config(self, config: Any) -> Profile:
+        return dataclasses.replace(self, config=config)
+
+
+def as_profile(value: Any) -> Profile:
+    """A ``PROFILES`` value as a :class:`Profile` (a bare ``Config`` gets the framework defaults)."""
+    return value if isinstance(value, Profile) else Profile(value)

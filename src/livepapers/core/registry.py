@@ -6,13 +6,14 @@ A paper package ``livepapers.<pkg>`` holds ``PAPER`` (:class:`PaperInfo`) in its
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from livepapers.core.config import Profile, as_profile
 
 PAPERS: dict[str, str] = {
     "neural-mechanics": "livepapers.neural_mechanics",
@@ -87,17 +88,25 @@ class Paper:
         return tuple(self.claims_module.CLAIMS)
 
     @property
-    def profiles(self) -> dict[str, Any]:
-        return dict(self.experiment.PROFILES)
+    def profiles(self) -> dict[str, Profile]:
+        """Profile name -> :class:`Profile` (config, seeds, evidence, threads)."""
+        return {name: as_profile(v) for name, v in self.experiment.PROFILES.items()}
 
-    def profile(self, name: str) -> Any:
+    def profile(self, name: str) -> Profile:
         profiles = self.profiles
         if name not in profiles:
             raise UnknownProfile(f"unknown profile {name!r} for {self.slug}; known: {', '.join(profiles)}")
         return profiles[name]
 
-    def n_seeds(self, config: Any) -> int:
-        return int(getattr(config, "n_seeds", 1)) if dataclasses.is_dataclass(config) else 1
+    @property
+    def prepare(self) -> Any:
+        """``experiment.prepare(config, ctx) -> Path`` (work shared by the seeds), or None."""
+        return getattr(self.experiment, "prepare", None)
+
+    @property
+    def measure(self) -> Any:
+        """``experiment.measure(config, ctx) -> list[dict]`` (a once-per-run measurement), or None."""
+        return getattr(self.experiment, "measure", None)
 
     def load_error(self) -> str | None:
         """None if the package, its experiment and its claims import; else the error, in one line."""

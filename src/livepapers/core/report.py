@@ -104,19 +104,27 @@ def _md_cell(s: Any) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
+def _precondition_text(pre: dict) -> str:
+    mark = {"holds": "met", "fails": "NOT met"}.get(pre["status"], "undecided")
+    measured = pre.get("measured") if pre.get("measured") not in (None, "", "—") else pre.get("reason", "")
+    return f"{pre['check']}: {mark} ({measured})"
+
+
 def claims_table_md(paper: registry.Paper, run: RunRecord) -> str:
-    """Markdown table: id, statement, paper value, measured, check, verdict (+ reasons below)."""
+    """Markdown table: id, statement, paper value, measured, check, preconditions, verdict (+ reasons below)."""
     by_id = {v["claim_id"]: v for v in run.verdicts}
-    lines = ["| claim | statement | paper | measured (mean ± sd, n) | check | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| claim | statement | paper | measured (mean ± sd, n) | check | preconditions | verdict |",
+             "|---|---|---|---|---|---|---|"]
     notes = []
     for c in paper.claims:
         v = by_id.get(c.id)
         if v is None:
-            lines.append(f"| {c.id} | {_md_cell(c.statement)} | {_md_cell(c.paper_value)} | — | — | not run |")
+            lines.append(f"| {c.id} | {_md_cell(c.statement)} | {_md_cell(c.paper_value)} | — | — | — | not run |")
             continue
-        lines.append(f"| {c.id} | {_md_cell(c.statement)} | {_md_cell(c.paper_value)} | {_md_cell(v['measured'])} "
-                     f"| {_md_cell(v['expected'])} | {VERDICT_MARK.get(v['status'], v['status'])} |")
+        pre = "<br>".join(_md_cell(_precondition_text(p)) for p in v.get("preconditions", [])) or "—"
+        basis = " (once-per-run measurement, over its repeats)" if v.get("basis") == "repeats" else ""
+        lines.append(f"| {c.id} | {_md_cell(c.statement)} | {_md_cell(c.paper_value)} | {_md_cell(v['measured'])}"
+                     f"{basis} | {_md_cell(v['expected'])} | {pre} | {VERDICT_MARK.get(v['status'], v['status'])} |")
         if v.get("reason"):
             notes.append(f"- **{c.id}** ({v['status']}): {v['reason']}")
     return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "")
@@ -200,8 +208,22 @@ def _e(s: Any) -> str:
     return html.escape(str(s))
 
 
+TIERS = ("default", "extended")  # evidence tiers shown side by side on the site
+
+
+def _cell(c: Any, v: dict | None, tier: str) -> str:
+    st = v["status"] if v else "none"
+    tip = c.statement + (f" — measured: {v['measured']}" if v else "") + (f" — {v['reason']}" if v and v.get("reason")
+                                                                          else "")
+    return f"<td class='{st}' title='{_e(tip)}'>{c.id}: {_e(st if v else '—')}</td>"
+
+
 def build_site(runs_root: str | Path = "runs", out: str | Path = "site") -> Path:
-    """Write ``out/index.html`` (verdict matrix) and one page per paper; opens from file://."""
+    """Write ``out/index.html`` (verdict matrix, default and extended tiers) and one page per paper.
+
+    The page opens from file://. For each paper the latest complete run of each evidence tier is shown,
+    each row labelled with its tier; a paper with no extended run shows its default row only.
+    """
     runs_root, out = Path(runs_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     papers, rows = [], []
@@ -214,57 +236,69 @@ def build_site(runs_root: str | Path = "runs", out: str | Path = "site") -> Path
     max_claims = max((len(p.claims) for p in papers), default=0)
     for p in papers:
         info = p.info
-        run = latest_run(runs_root, p.slug, "default")
-        by_id = {v["claim_id"]: v for v in (run.verdicts if run else [])}
-        cells = []
-        for c in p.claims:
-            v = by_id.get(c.id)
-            st = v["status"] if v else "none"
-            cells.append(f"<td class='{st}' title='{_e(c.statement)}'>{c.id}: {_e(st if v else '—')}</td>")
-        cells += ["<td></td>"] * (max_claims - len(p.claims))
-        state = (f"<span class='{run.status}'>{run.status}</span> {_e(run.name)}" if run else "no default run yet")
-        rows.append(f"<tr><td><a href='{p.slug}/index.html'>{_e(info.title)}</a><br>"
-                    f"<span class='small'>{_e(p.slug)} · {_e(info.seed)}</span></td>{''.join(cells)}"
-                    f"<td class='small'>{state}</td></tr>")
+        tiers = {t: latest_run(runs_root, p.slug, t) for t in TIERS}
+        shown = [t for t in TIERS if t == "default" or tiers[t] is not None]
+        for i, tier in enumerate(shown):
+            run = tiers[tier]
+            by_id = {v["claim_id"]: v for v in (run.verdicts if run else [])}
+            cells = [_cell(c, by_id.get(c.id), tier) for c in p.claims]
+            cells += ["<td></td>"] * (max_claims - len(p.claims))
+            state = (f"<span class='{run.status}'>{run.status}</span> {_e(run.name)}" if run
+                     else f"no {tier} run yet")
+            head = (f"<td rowspan='{len(shown)}'><a href='{p.slug}/index.html'>{_e(info.title)}</a><br>"
+                    f"<span class='small'>{_e(p.slug)} · {_e(info.seed)}</span></td>") if i == 0 else ""
+            rows.append(f"<tr>{head}<td class='small'>{tier}</td>{''.join(cells)}<td class='small'>{state}</td></tr>")
         _paper_page(p, runs_root, out / p.slug)
     head = "".join(f"<th>claim {i + 1}</th>" for i in range(max_claims))
-    body = ("<h1>livepapers — the live digest</h1><p>Latest <code>default</code> run of every paper; each cell is "
-            "a claim's verdict, computed from the run's metrics.</p>"
-            f"<table><tr><th>paper</th>{head}<th>latest run</th></tr>{''.join(rows)}</table>")
+    body = ("<h1>livepapers — the live digest</h1><p>Latest complete <code>default</code> run of every paper, and "
+            "beside it the latest <code>extended</code> run where a paper has one (more compute, ≤ 60 min); each "
+            "cell is a claim's verdict, computed from the run's metrics.</p>"
+            f"<table><tr><th>paper</th><th>tier</th>{head}<th>latest run</th></tr>{''.join(rows)}</table>")
     (out / "index.html").write_text(_page("livepapers", body), encoding="utf-8")
     return out / "index.html"
+
+
+def _claims_table_html(p: registry.Paper, run: RunRecord) -> str:
+    by_id = {v["claim_id"]: v for v in run.verdicts}
+    rows = ["<table><tr><th>claim</th><th>statement</th><th>paper</th><th>measured</th><th>check</th>"
+            "<th>preconditions</th><th>verdict</th></tr>"]
+    for c in p.claims:
+        v = by_id.get(c.id, {})
+        st = v.get("status", "none")
+        reason = f"<br><span class='small'>{_e(v['reason'])}</span>" if v.get("reason") else ""
+        pre = "<br>".join(f"<span class='{q['status']}'>{_e(_precondition_text(q))}</span>"
+                          for q in v.get("preconditions", [])) or "—"
+        rows.append(f"<tr><td>{c.id}</td><td>{_e(c.statement)}</td><td>{_e(c.paper_value)}</td>"
+                    f"<td>{_e(v.get('measured', '—'))}</td><td>{_e(v.get('expected', '—'))}</td>"
+                    f"<td class='small'>{pre}</td><td class='{st}'>{_e(st)}{reason}</td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
 
 
 def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     info = p.info
     runs = find_runs(runs_root, p.slug)
-    latest = latest_run(runs_root, p.slug, "default")
     body = [f"<p><a href='../index.html'>← all papers</a></p><h1>{_e(info.title)}</h1>",
             f"<p>{_e(info.authors)} ({info.year}). {_e(info.venue)} "
             + (f"<a href='{_e(info.url)}'>arXiv:{_e(info.arxiv)}</a>" if info.arxiv else "")
             + f"<br><span class='small'>digest item: {_e(info.seed)}</span></p>",
             f"<p>{_e(info.summary)}</p>"]
-    if latest:
-        by_id = {v["claim_id"]: v for v in latest.verdicts}
-        body.append(f"<h2>Latest default run</h2><p class='small'>{_e(_run_line(latest))}</p><table>"
-                    "<tr><th>claim</th><th>statement</th><th>paper</th><th>measured</th><th>check</th>"
-                    "<th>verdict</th></tr>")
-        for c in p.claims:
-            v = by_id.get(c.id, {})
-            st = v.get("status", "none")
-            reason = f"<br><span class='small'>{_e(v['reason'])}</span>" if v.get("reason") else ""
-            body.append(f"<tr><td>{c.id}</td><td>{_e(c.statement)}</td><td>{_e(c.paper_value)}</td>"
-                        f"<td>{_e(v.get('measured', '—'))}</td><td>{_e(v.get('expected', '—'))}</td>"
-                        f"<td class='{st}'>{_e(st)}{reason}</td></tr>")
-        body.append("</table>")
-        figdir = out / latest.name
-        for f in latest.figures:
+    latest = None
+    for tier in TIERS:
+        run = latest_run(runs_root, p.slug, tier)
+        if run is None:
+            continue
+        latest = latest or run
+        body.append(f"<h2>Latest {tier} run</h2><p class='small'>{_e(_run_line(run))}</p>"
+                    + _claims_table_html(p, run))
+        figdir = out / run.name
+        for f in run.figures:
             figdir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(latest.folder / f["file"], figdir / f["file"])
-            body.append(f"<figure><img src='{_e(latest.name)}/{_e(f['file'])}'><figcaption>"
+            shutil.copy2(run.folder / f["file"], figdir / f["file"])
+            body.append(f"<figure><img src='{_e(run.name)}/{_e(f['file'])}'><figcaption>"
                         f"{_e(f.get('caption') or f['file'])}</figcaption></figure>")
-    else:
+    if latest is None:
         body.append("<p>No complete default run yet: <code>livepapers reproduce "
                     f"{_e(p.slug)}</code>.</p>")
     body.append("<h2>Run history</h2><table><tr><th>run</th><th>profile</th><th>status</th><th>verdicts</th>"

@@ -175,12 +175,15 @@ def _is_quiet() -> bool:
 class RunContext:
     """What a paper's ``run(config, ctx)`` may use: folder, seed, generators, logging, figures, JSON.
 
-    Picklable, so it travels to worker processes (local pool or Ray).
+    Picklable, so it travels to worker processes (local pool or Ray). ``shared`` is the run's ``shared/``
+    folder written once by the paper's ``prepare`` (None when the paper has none).
     """
 
     def __init__(self, folder: str | Path, *, seed: int, config: Any, profile: str = "custom",
-                 slug: str = "", verbose: bool = False, position: int = 0) -> None:
+                 slug: str = "", verbose: bool = False, position: int = 0,
+                 shared: str | Path | None = None) -> None:
         self.folder = Path(folder)
+        self.shared = None if shared is None else Path(shared)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.seed = int(seed)
         self.config = config
@@ -191,10 +194,21 @@ class RunContext:
         self.figures: list[dict[str, str]] = []
 
     @classmethod
-    def for_test(cls, folder: str | Path, config: Any, seed: int = 0, profile: str = "smoke") -> RunContext:
-        """A context for calling ``run`` directly (tests, notebooks): seeds everything, 1 thread."""
+    def for_test(cls, folder: str | Path, config: Any, seed: int = 0, profile: str = "smoke",
+                 shared: str | Path | None = None) -> RunContext:
+        """A context for calling ``run`` (or ``prepare``) directly (tests, notebooks): seeds everything, 1 thread."""
         seed_everything(seed)
-        return cls(folder, seed=seed, config=config, profile=profile)
+        return cls(folder, seed=seed, config=config, profile=profile, shared=shared)
+
+    def shared_path(self, name: str) -> Path:
+        """``shared/<name>``: a file written by the paper's ``prepare`` (one per reproduce, read by every seed)."""
+        if self.shared is None:
+            raise RuntimeError("this run has no shared folder: the paper's prepare() did not run "
+                               "(calling run() directly? pass shared= to RunContext.for_test)")
+        path = self.shared / name
+        if not path.exists():
+            raise FileNotFoundError(f"prepare() did not write {name!r} into {self.shared}")
+        return path
 
     # -- randomness
     def generator(self, offset: int = 0) -> torch.Generator:
@@ -287,17 +301,24 @@ def run_folder_name(profile: str, seed: int, n_seeds: int, when: datetime | None
 
 
 def create_run_folder(root: str | Path, slug: str, profile: str, seed: int, n_seeds: int) -> Path:
-    """Create ``root/<slug>/<timestamp>-<profile>-s<seed>[x<n>]``; an existing folder is an error."""
+    """Create ``root/<slug>/<timestamp>-<profile>-s<seed>[x<n>]``, never an existing folder.
+
+    Two runs started within the same second get ``-2``, ``-3`` … appended to the later one's name.
+    """
     root = Path(root)
-    folder = root / slug / run_folder_name(profile, seed, n_seeds)
+    base = run_folder_name(profile, seed, n_seeds)
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        folder.mkdir()
-    except FileExistsError:
-        raise RunFolderExists(f"run folder {folder} already exists; runs are never overwritten") from None
+        (root / slug).mkdir(parents=True, exist_ok=True)
+        for k in range(1, 100):
+            folder = root / slug / (base if k == 1 else f"{base}-{k}")
+            try:
+                folder.mkdir()
+                return folder
+            except FileExistsError:
+                continue
     except OSError as e:
         raise OSError(f"cannot write the output folder {root}: {e.strerror}") from None
-    return folder
+    raise RunFolderExists(f"run folders {root / slug / base}[-2..-99] all exist; runs are never overwritten")
 
 
 def write_status(folder: Path, status: str, **extra: Any) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from livepapers.core.config import Profile
 from livepapers.core.runs import RunContext
 
 from . import data
@@ -86,33 +87,30 @@ class RenderConfig:
 
 @dataclass(frozen=True)
 class Config:
-    n_seeds: int = 3
     sort: SortConfig = field(default_factory=SortConfig)
     monotone: MonotoneConfig = field(default_factory=MonotoneConfig)
     logic: LogicConfig = field(default_factory=LogicConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
 
 
-PROFILES: dict[str, Config] = {
-    "smoke": Config(
-        n_seeds=1,
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(Config(
         sort=SortConfig(n5_steps=30, n15_steps=10, test_sets=50),
         monotone=MonotoneConfig(sizes=(4, 8), n_inputs=20),
         logic=LogicConfig(digits_width=400, digits_depth=2, digits_steps=60, digits_select_steps=20,
                           monk_steps=60, bench_batch=4096, bench_repeats=1, opt_level=1),
         render=RenderConfig(n_shapes=2, offsets=(0.2, 1.2), distributions=("uniform", "cauchy"),
                             t_conorms=("probabilistic",), steps=10),
-    ),
-    "default": Config(),
+    ), n_seeds=1),
+    "default": Profile(Config()),
     # the paper's settings, documented for users who bring MNIST and a GPU (not run here)
-    "paper": Config(
-        n_seeds=5,
+    "paper": Profile(Config(
         sort=SortConfig(n5_steps=100_000, n5_batch=100, n15_steps=100_000, n15_batch=100, lr=10**-3.5,
                         test_sets=10_000),
         logic=LogicConfig(digits_width=64_000, digits_depth=6, digits_steps=200_000, digits_select_steps=200_000,
                           digits_taus=(30.0,), monk_steps=2000),
         render=RenderConfig(offsets=(0.2, 0.6, 1.2), t_conorms=("probabilistic", "max", "einstein")),
-    ),
+    ), n_seeds=5),
 }
 
 # ------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from livepapers.core.config import Profile
 from livepapers.nnphd.data import (
     DampedDoublePendulum,
     DampedOscillator2D,
@@ -39,7 +40,6 @@ DEMOS = ("c1", "c2", "c3", "c3b", "c4", "c5")
 
 @dataclass(frozen=True)
 class Config:
-    n_seeds: int = 3
     demos: tuple[str, ...] = DEMOS
     data_seed: int = 2021  # training data (shared by all seeds and methods)
     test_seed: int = 4242  # held-out data and forecasting initial conditions
@@ -93,9 +93,8 @@ class Config:
     c5_dt: float = 0.01
 
 
-PROFILES: dict[str, Config] = {
-    "smoke": Config(
-        n_seeds=1,
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(Config(
         width=16,
         batch_size=128,
         c1_lams=(0.5, 0.9, 1.1, 1.5),
@@ -117,11 +116,11 @@ PROFILES: dict[str, Config] = {
         c5_n_test=4,
         c5_horizon=1.0,
         c5_dt=0.02,
-    ),
-    "default": Config(),
+    ), n_seeds=1),
+    "default": Profile(Config()),
     # documented larger settings (not run in CI): wider/deeper nets, larger batch, 10x the steps, and the
     # real Neptune mass as an extra, un-thresholded variant-A run.
-    "paper": Config(
+    "paper": Profile(Config(
         depth=3,
         batch_size=512,
         c1_steps=10000,
@@ -130,7 +129,7 @@ PROFILES: dict[str, Config] = {
         c3b_steps=20000,
         c4_steps=20000,
         c3_real_mass=True,
-    ),
+    ), n_seeds=1),
 }
 
 
