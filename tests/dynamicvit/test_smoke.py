@@ -37,9 +37,9 @@ def test_smoke_profile_end_to_end(tmp_path):
 
 def test_profiles_are_consistent():
     assert set(PROFILES) == {"smoke", "default", "paper"}
-    assert PROFILES["default"] == Config()
-    d = PROFILES["default"]
-    assert (d.teacher_steps, d.finetune_steps, d.finetune_batch, d.n_test, d.n_seeds) == (500, 250, 32, 1000, 3)
+    assert PROFILES["default"].config == Config() and PROFILES["default"].n_seeds == 4
+    d = PROFILES["default"].config
+    assert (d.teacher_steps, d.finetune_steps, d.finetune_batch, d.n_test, d.calib_seeds) == (500, 250, 32, 1000, 4)
     assert (d.ratio_weight, d.distill_weight, d.rho) == (2.0, 0.5, 0.7)
     assert d.model.pruning_loc == (2, 4, 6) and d.model.depth == 8 and d.model.embed_dim == 64
 
@@ -47,9 +47,9 @@ def test_profiles_are_consistent():
 def test_paper_profile_refuses_offline(tmp_path):
     from livepapers.dynamicvit.experiment import run
 
-    ctx = RunContext.for_test(tmp_path, PROFILES["paper"], profile="paper")
+    ctx = RunContext.for_test(tmp_path, PROFILES["paper"].config, profile="paper")
     with pytest.raises(ValueError, match="ImageNet"):
-        run(PROFILES["paper"], ctx)
+        run(PROFILES["paper"].config, ctx)
 
 
 def test_centre_scores_keep_the_middle():
@@ -59,7 +59,7 @@ def test_centre_scores_keep_the_middle():
 
 @pytest.mark.timeout(60)
 def test_budget_rule_shrinks_finetune_then_teacher(tmp_path):
-    smoke = PROFILES["smoke"]
+    smoke = PROFILES["smoke"].config
     cfg = dataclasses.replace(smoke, budget_s=1.0, teacher_steps=500, finetune_steps=250,
                               min_finetune_steps=150, min_teacher_steps=300, calib_finetune_steps=1)
     from livepapers.dynamicvit.data import ClutteredDigits

@@ -19,8 +19,10 @@ fine-tuning steps (floor 150), then the teacher steps (floor 300). The steps use
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from livepapers.core import dist
+from livepapers.core.config import Profile
 from livepapers.core.runs import RunContext
 
 from .complexity import count_flops, count_flops_traced
@@ -75,8 +79,7 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Config:
-    n_seeds: int = 3
-    evidence: bool = True  # False: the core reports checked claims as inconclusive (the spec's smoke rule)
+    calib_seeds: int = 4  # seeds the step-count calibration plans the budget for (the default profile's)
     model: ModelConfig = field(default_factory=ModelConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     rho: float = 0.7  # keep ratio per stage; cumulative targets rho, rho^2, rho^3
@@ -116,22 +119,23 @@ class Config:
     eval_allowance_s: float = 30.0  # CPU seconds of evaluation and figures after training (projection only)
 
 
-PROFILES: dict[str, Config] = {
-    "smoke": Config(
-        n_seeds=1, evidence=False, teacher_steps=30, finetune_steps=20, n_test=200, eval_batch=200, diag_last_steps=10,
+PROFILES: dict[str, Profile] = {
+    # the spec: verdicts from smoke runs are reported as inconclusive (evidence=False)
+    "smoke": Profile(Config(
+        calib_seeds=1, teacher_steps=30, finetune_steps=20, n_test=200, eval_batch=200, diag_last_steps=10,
         acc_rhos=(0.5, 0.7, 1.0), n_viz=4, calib_teacher_steps=1, calib_finetune_steps=2,
         min_finetune_steps=10, min_teacher_steps=10,
         bench=BenchConfig(embed_dim=128, depth=4, num_heads=4, pruning_loc=(1, 2, 3), batch=4, warmup=1,
                           repeats=2),
-    ),
-    "default": Config(),
+    ), n_seeds=1, evidence=False),
+    "default": Profile(Config()),
     # the paper's DeiT-S setting needs ImageNet, a pretrained DeiT-S file and GPUs: documented in the
     # README; run() refuses it with a clear message
-    "paper": Config(n_seeds=1, rho=0.7, finetune_steps=30 * 1668, finetune_batch=768, predictor_lr=7.5e-4,
+    "paper": Profile(Config(calib_seeds=1, rho=0.7, finetune_steps=30 * 1668, finetune_batch=768, predictor_lr=7.5e-4,
                     backbone_lr=7.5e-6, calibrate=False,
                     model=ModelConfig(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384,
                                       depth=12, num_heads=6, pruning_loc=(3, 6, 9)),
-                    bench=BenchConfig(batch=32, warmup=50, repeats=30)),
+                    bench=BenchConfig(batch=32, warmup=50, repeats=30)), n_seeds=1),
 }
 
 
@@ -233,12 +237,14 @@ def train_teacher(cfg: Config, steps: int, ctx: RunContext | None,
         lr = _cosine(step, steps, cfg.teacher_lr, 0.0)
         for group in opt.param_groups:
             group["lr"] = lr
-        batch = train_set.sample(cfg.teacher_batch, g)
-        loss = F.cross_entropy(model(batch.images)[0], batch.labels, label_smoothing=cfg.label_smoothing)
+        batch = train_set.sample(cfg.teacher_batch, g)  # the global batch: the same on every rank
+        images, labels = dist.shard(batch.images), dist.shard(batch.labels)  # this rank's rows (all, alone)
+        loss = F.cross_entropy(model(images)[0], labels, label_smoothing=cfg.label_smoothing)
         if ctx is not None:
             ctx.check_finite(loss, step, "teacher loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        dist.all_reduce_grads(model)  # mean over ranks = the global batch's gradient (no-op alone)
         opt.step()
     return model.eval()
 
@@ -272,6 +278,80 @@ def _selection_scores(variant: str, b: int, n: int, g: torch.Generator) -> torch
     raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
 
 
+class _ShardedDistillLoss(DistillDiffPruningLoss):
+    """``DistillDiffPruningLoss`` on one rank's shard, weighted so that the mean over ranks is the global loss.
+
+    The classification, KL and ratio terms are means over samples: the mean of equal shards' means is the
+    global mean. The token-distillation term is a mean over the tokens kept in the WHOLE batch, and the
+    shards keep different numbers of tokens: rank r's term is scaled by ``W k_r / K`` (``k_r`` tokens kept
+    here, ``K`` in all ranks), so ``1/W sum_r W k_r / K * S_r / (k_r c) = sum_r S_r / (K c)``.
+    """
+
+    def token_loss(self, student_tokens: torch.Tensor, teacher_tokens: torch.Tensor,
+                   final_decision: torch.Tensor) -> torch.Tensor:
+        local = super().token_loss(student_tokens, teacher_tokens, final_decision)
+        kept = (final_decision.detach() > 0.5).sum().to(torch.float64)
+        total = dist.all_reduce_sum(kept)
+        if float(total) == 0.0:
+            return local
+        return local * (dist.world_size() * kept / total).to(local.dtype)
+
+
+@functools.cache
+def _draws_concatenate(dtype: torch.dtype) -> bool:
+    """Whether the CPU generator fills tensors value by value (n then m draws = n + m draws)."""
+    g = torch.Generator().manual_seed(0)
+    whole = torch.empty(70_000, dtype=dtype).exponential_(generator=g)
+    g = torch.Generator().manual_seed(0)
+    parts = [torch.empty(n, dtype=dtype).exponential_(generator=g) for n in (30_000, 40_000)]
+    return torch.equal(whole, torch.cat(parts))
+
+
+class _GumbelRows:
+    """Under ``torchrun``: make this rank's Gumbel noise the rows of the single-process draw.
+
+    Alone, stage s draws its noise as one (B, N, 2) tensor from ``g`` (``gumbel_softmax_hard``). Rank r
+    of W computes on rows ``[r b, (r + 1) b)`` (b = B / W) and draws (b, N, 2). Forward pre-hooks on the
+    prediction modules advance ``g`` past the ``r b N 2`` values before this rank's rows (and the ``(W -
+    1 - r) b N 2`` after the previous stage's rows); :meth:`finish` skips the rest after the forward. With
+    a generator that fills tensors value by value (checked once) every rank draws exactly its rows.
+    """
+
+    def __init__(self, model: VisionTransformerDiffPruning, g: torch.Generator) -> None:
+        self.model, self.g = model, g
+        self.rank, self.world = dist.rank(), dist.world_size()
+        self.pending: tuple[int, torch.Tensor] | None = None
+        self.handles = [m.register_forward_pre_hook(self._before_stage) for m in model.score_predictor]
+        if not _draws_concatenate(next(model.parameters()).dtype):
+            warnings.warn("this torch build's generator does not fill tensors value by value: each rank's "
+                          "Gumbel noise differs from the single-process rows (still independent noise)",
+                          stacklevel=2)
+
+    def _skip(self, n: int, like: torch.Tensor) -> None:
+        if n > 0:
+            torch.empty(n, dtype=like.dtype, device=like.device).exponential_(generator=self.g)
+
+    def _before_stage(self, module: nn.Module, args: tuple) -> None:
+        if not self.model.training:
+            return
+        x = args[0]  # (b, N, c) spatial tokens; the stage's noise is (b, N, 2)
+        n = x.shape[0] * x.shape[1] * 2
+        self.finish()
+        self._skip(self.rank * n, x)
+        self.pending = ((self.world - 1 - self.rank) * n, x)
+
+    def finish(self) -> None:
+        """Skip the rows of the later ranks after the last stage's draw (call after each forward)."""
+        if self.pending is not None:
+            n, like = self.pending
+            self.pending = None
+            self._skip(n, like)
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
 @dataclass
 class FinetuneResult:
     model: VisionTransformerDiffPruning
@@ -295,7 +375,7 @@ def finetune(cfg: Config, variant: str, teacher: VisionTransformerTeacher, steps
     for grp in _decay_groups(backbone, cfg.weight_decay):
         groups.append({**grp, "role": "backbone"})
     opt = torch.optim.AdamW(groups, lr=cfg.predictor_lr)
-    criterion = DistillDiffPruningLoss(
+    criterion = (_ShardedDistillLoss if dist.is_distributed() else DistillDiffPruningLoss)(
         teacher, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
         ratio_weight=cfg.ratio_weight if variant == "dynamic" else 0.0,
         distill_weight=cfg.distill_weight, keep_ratio=ratios,
@@ -306,28 +386,45 @@ def finetune(cfg: Config, variant: str, teacher: VisionTransformerTeacher, steps
     fracs: list[list[float]] = []
     ratio_parts: list[float] = []
     loss_value = float("nan")
+    # under torchrun every rank draws the same global batch and noise and computes on its rows; the
+    # Gumbel noise drawn inside the model is aligned to those rows by _GumbelRows (alone: nothing changes)
+    rows = _GumbelRows(student, g_noise) if dist.is_distributed() and variant == "dynamic" else None
     it = range(steps) if ctx is None else ctx.progress(range(steps), total=steps, desc=f"fine-tune {variant}")
-    for step in it:
-        lr_pred = _cosine(step, steps, cfg.predictor_lr, cfg.min_lr)
-        lr_back = 0.0 if step < freeze_until else min(cfg.backbone_lr, lr_pred)
-        for group in opt.param_groups:
-            group["lr"] = lr_pred if group["role"] == "predictor" else lr_back
-        batch = train_set.sample(cfg.finetune_batch, g_data)
-        scores = _selection_scores(variant, batch.images.shape[0], student.num_patches, g_noise)
-        outputs = student(batch.images, token_scores=scores, generator=g_noise)
-        loss, parts = criterion(batch.images, outputs, batch.labels)
-        if ctx is not None:
-            ctx.check_finite(loss, step, f"{variant} loss")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_value = parts["total"]
-        if step >= steps - cfg.diag_last_steps:
-            fracs.append([float(d.detach().mean()) for d in outputs[3]])
-            ratio_parts.append(float(DistillDiffPruningLoss.ratio_loss([d.detach() for d in outputs[3]], ratios)))
+    try:
+        for step in it:
+            lr_pred = _cosine(step, steps, cfg.predictor_lr, cfg.min_lr)
+            lr_back = 0.0 if step < freeze_until else min(cfg.backbone_lr, lr_pred)
+            for group in opt.param_groups:
+                group["lr"] = lr_pred if group["role"] == "predictor" else lr_back
+            batch = train_set.sample(cfg.finetune_batch, g_data)
+            scores = _selection_scores(variant, batch.images.shape[0], student.num_patches, g_noise)
+            images, labels = dist.shard(batch.images), dist.shard(batch.labels)
+            scores = None if scores is None else dist.shard(scores)
+            outputs = student(images, token_scores=scores, generator=g_noise)
+            if rows is not None:
+                rows.finish()
+            loss, parts = criterion(images, outputs, labels)
+            if ctx is not None:
+                ctx.check_finite(loss, step, f"{variant} loss")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            dist.all_reduce_grads(student)  # mean over ranks = the global batch's gradient (no-op alone)
+            opt.step()
+            loss_value = parts["total"]
+            if step >= steps - cfg.diag_last_steps:
+                fracs.append([float(d.detach().mean()) for d in outputs[3]])
+                ratio_parts.append(float(DistillDiffPruningLoss.ratio_loss([d.detach() for d in outputs[3]],
+                                                                           ratios)))
+    finally:
+        if rows is not None:
+            rows.close()
     keep = tuple(float(np.mean([f[s] for f in fracs])) for s in range(len(ratios))) if fracs else ()
-    return FinetuneResult(student.eval(), keep, float(np.mean(ratio_parts)) if ratio_parts else float("nan"),
-                          loss_value)
+    ratio_loss = float(np.mean(ratio_parts)) if ratio_parts else float("nan")
+    # per-rank means over equal shards: their mean over ranks is the global-batch value
+    red = dist.all_reduce_metrics({"last_loss": loss_value, "ratio_loss": ratio_loss,
+                                   **{f"keep_{s}": f for s, f in enumerate(keep)}})
+    keep = tuple(red[f"keep_{s}"] for s in range(len(keep)))
+    return FinetuneResult(student.eval(), keep, red["ratio_loss"], red["last_loss"])
 
 
 def calibrate_steps(cfg: Config, ctx: RunContext, train_set: ClutteredDigits, spent_s: float) -> tuple[int, int]:
@@ -341,7 +438,7 @@ def calibrate_steps(cfg: Config, ctx: RunContext, train_set: ClutteredDigits, sp
     t0 = time.process_time()
     finetune(cfg, "dynamic", make_teacher(cfg).eval(), cfg.calib_finetune_steps, 0, train_set, None)
     t_ft = (time.process_time() - t0) / cfg.calib_finetune_steps
-    rounds = math.ceil(cfg.n_seeds / max(cfg.workers, 1))
+    rounds = math.ceil(cfg.calib_seeds / max(cfg.workers, 1))
     # cost so far + calibration + evaluation/figures allowance
     overhead = spent_s + (time.process_time() - t_calib) + cfg.eval_allowance_s
 
@@ -358,7 +455,7 @@ def calibrate_steps(cfg: Config, ctx: RunContext, train_set: ClutteredDigits, sp
     ctx.log(f"calibration: teacher step {t_teacher:.3f} s, fine-tune step {t_ft:.3f} s (CPU); projected "
             f"{before:.0f} s for {cfg.teacher_steps}/{cfg.finetune_steps} steps -> using {teacher_steps}/"
             f"{ft_steps} (projected {projected(teacher_steps, ft_steps):.0f} s, budget {cfg.budget_s:.0f} s)")
-    return teacher_steps, ft_steps
+    return dist.broadcast_object((teacher_steps, ft_steps))  # under torchrun: rank 0's choice on every rank
 
 
 # ------------------------------------------------------------------------------------------------
