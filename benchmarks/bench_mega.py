@@ -17,7 +17,7 @@ import time
 import torch
 
 from livepapers.core.bench import write_results
-from livepapers.core.claims import fit_loglog_slope
+from livepapers.core.stats import fit_loglog_slope
 from livepapers.mega.efficiency import BlockSpec, measure_block_forked
 
 KINDS = ("mega_chunk", "mega", "transformer")

@@ -52,7 +52,7 @@ def test_listops_config_parameter_count():
 
 
 def test_default_models_match_spec_sizes():
-    cfg = PROFILES["default"]
+    cfg = PROFILES["default"].config
     mega, tf = build_model("mega", cfg), build_model("transformer", cfg)
     expected = mega_formula(layers=2, d=64, z=32, v=128, h=16, f=128, max_pos=256, vocab=None, classes=10,
                             dcls=128, norm_params_per_norm=2 * 64, final_norm=True)

@@ -1,9 +1,10 @@
 """Training cost of one block vs sequence length: Mega (full), Mega-chunk and a Transformer (paper §4.1, C3).
 
-One forward + backward of one block at batch ``batch``: time = minimum over ``repeats`` timed calls after
-one warm-up; peak memory = ``ru_maxrss`` at the end minus the resident size before the first call (the
-model and input already built), in a FRESH Python process per (model, length) so high-water marks of
-earlier measurements cannot hide it. Used by the experiment (C3) and ``benchmarks/bench_mega.py``.
+One forward + backward of one block at batch ``batch``: ``repeats`` timed calls after one warm-up (each
+call's time is returned; ``time_s`` is their minimum); peak memory = ``ru_maxrss`` at the end minus the
+resident size before the first call (the model and input already built), in a FRESH process per (model,
+length) so high-water marks of earlier measurements cannot hide it. Used by the experiment's ``measure``
+(C3) and ``benchmarks/bench_mega.py``.
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ def _rss_bytes() -> int:
 
 
 def measure_block(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = BlockSpec(), repeats: int = 2,
-                  threads: int = 1, seed: int = 0) -> dict[str, float]:
-    """Forward + backward of one block in THIS process: ``{"time_s", "wall_s", "peak_mb"}``.
+                  threads: int = 1, seed: int = 0) -> dict[str, Any]:
+    """Forward + backward of one block in THIS process: ``{"time_s", "wall_s", "peak_mb", "times_s", "walls_s"}``.
 
-    ``time_s`` is process CPU time (robust on shared cores with one thread), ``wall_s`` wall-clock time.
-    ``peak_mb`` is only meaningful in a fresh process (see :func:`measure_block_forked`).
+    ``time_s`` is process CPU time (robust on shared cores with one thread), ``wall_s`` wall-clock time, both
+    the minimum over the ``repeats`` timed calls; ``times_s`` / ``walls_s`` list every timed call in order.
+    ``peak_mb`` (the high-water mark over the warm-up and all timed calls) is only meaningful in a fresh
+    process (see :func:`measure_block_forked`).
     """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -87,11 +90,12 @@ def measure_block(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = B
         times.append(time.process_time() - t0)
         walls.append(time.perf_counter() - w0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    return {"time_s": min(times), "wall_s": min(walls), "peak_mb": max(peak, 0) / 2**20}
+    return {"time_s": min(times), "wall_s": min(walls), "peak_mb": max(peak, 0) / 2**20, "times_s": times,
+            "walls_s": walls}
 
 
 def measure_block_subprocess(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = BlockSpec(),
-                             repeats: int = 2, threads: int = 1, timeout: float = 600.0) -> dict[str, float]:
+                             repeats: int = 2, threads: int = 1, timeout: float = 600.0) -> dict[str, Any]:
     """:func:`measure_block` in a fresh Python process; adds ``cpu_s`` (the child's CPU seconds).
 
     A child that fails or times out gives NaN values and an ``error`` flag of 1.
@@ -111,7 +115,7 @@ def measure_block_subprocess(kind: str, length: int, *, batch: int = 2, spec: Bl
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     if res is None:
-        return {"time_s": nan, "peak_mb": nan, "cpu_s": cpu, "error": 1.0}
+        return {"time_s": nan, "peak_mb": nan, "times_s": [nan] * repeats, "cpu_s": cpu, "error": 1.0}
     return {**res, "cpu_s": cpu, "error": 0.0}
 
 
@@ -125,7 +129,7 @@ def _forked_child(conn: Any, kind: str, length: int, kwargs: dict[str, Any]) -> 
 
 
 def measure_block_forked(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = BlockSpec(),
-                         repeats: int = 2, threads: int = 1, timeout: float = 600.0) -> dict[str, float]:
+                         repeats: int = 2, threads: int = 1, timeout: float = 600.0) -> dict[str, Any]:
     """:func:`measure_block` in a forked child (Linux): the kernel resets the child's RSS high-water mark to
     its current RSS at fork, so ``peak_mb`` is the growth during this measurement only. Cheaper than a
     fresh interpreter (no torch import). Failure or timeout gives NaN values and ``error`` = 1.
@@ -147,7 +151,8 @@ def measure_block_forked(kind: str, length: int, *, batch: int = 2, spec: BlockS
     p.join()
     nan = float("nan")
     if not res or "error_message" in res:
-        return {"time_s": nan, "wall_s": nan, "peak_mb": nan, "error": 1.0}
+        return {"time_s": nan, "wall_s": nan, "peak_mb": nan, "times_s": [nan] * repeats, "walls_s": [nan] * repeats,
+                "error": 1.0}
     return {**res, "error": 0.0}
 
 
