@@ -121,11 +121,12 @@ class Config:
 
 PROFILES: dict[str, Profile] = {
     # the spec: verdicts from smoke runs are reported as inconclusive (evidence=False)
+    # (a 4-block model and no step calibration keep it within the 20 s smoke budget)
     "smoke": Profile(Config(
-        calib_seeds=1, teacher_steps=30, finetune_steps=20, n_test=200, eval_batch=200, diag_last_steps=10,
-        acc_rhos=(0.5, 0.7, 1.0), n_viz=4, calib_teacher_steps=1, calib_finetune_steps=2,
-        min_finetune_steps=10, min_teacher_steps=10,
-        bench=BenchConfig(embed_dim=128, depth=4, num_heads=4, pruning_loc=(1, 2, 3), batch=4, warmup=1,
+        calib_seeds=1, teacher_steps=20, finetune_steps=12, n_test=100, eval_batch=100, diag_last_steps=6,
+        acc_rhos=(0.5, 0.7, 1.0), n_viz=4, calibrate=False, min_finetune_steps=10, min_teacher_steps=10,
+        model=ModelConfig(embed_dim=32, depth=4, num_heads=2, pruning_loc=(1, 2, 3)),
+        bench=BenchConfig(embed_dim=64, depth=4, num_heads=2, pruning_loc=(1, 2, 3), batch=4, warmup=1,
                           repeats=2),
     ), n_seeds=1, evidence=False),
     "default": Profile(Config()),
