@@ -88,7 +88,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             c = run.counts
             counts = (f"{c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive, "
                       f"{c['not_checkable']} n/c ({run.profile})")
-        rows.append((p.slug, p.info.title, p.info.seed, counts))
+        rows.append((p.slug, p.info.title, p.info.digest_item, counts))
     w = max(len(r[0]) for r in rows)
     for slug, title, seed, counts in rows:
         print(f"{slug:<{w}}  {title}\n{'':<{w}}  digest {seed} · latest: {counts}")
@@ -100,7 +100,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     p = _paper(args.slug)
     info = p.info
-    print(f"{info.title}\n{info.authors} ({info.year}) {info.venue} arXiv:{info.arxiv}\ndigest: {info.seed}")
+    print(f"{info.title}\n{info.authors} ({info.year}) {info.venue} arXiv:{info.arxiv}\ndigest: {info.digest_item}")
     if info.summary:
         print(f"\n{info.summary}")
     print("\nprofiles:")

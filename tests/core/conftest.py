@@ -12,7 +12,7 @@ from livepapers.core import registry
 TOY_INIT = '''
 from livepapers.core.registry import PaperInfo
 PAPER = PaperInfo(slug="toy", title="A Toy Paper", authors="A. Author", year=2024, arxiv="0000.00000",
-                  seed="000_test.txt #0", summary="A toy used by the core tests.")
+                  digest_item="000_test.txt #0", summary="A toy used by the core tests.")
 '''
 
 TOY_EXPERIMENT = '''
@@ -75,7 +75,15 @@ def run(config, ctx):
 '''
 
 TOY_CLAIMS = '''
-from livepapers.core.claims import Band, Claim, Order
+from livepapers.core.claims import Band, Claim, Metric, Order
+METRICS = {
+    "acc": Metric("accuracy of the toy", "%", True),
+    "base": Metric("accuracy of the baseline", "%", True),
+    "noise": Metric("a seeded random draw"),
+    "prep": Metric("a number prepare() wrote"),
+    "sanity": Metric("the sanity precondition's value", higher_is_better=True),
+    "speed": Metric("speed, measured once per run", "x", True, machine=True),
+}
 CLAIMS = (
     Claim(id="C1", statement="acc is high", source="Tab. 1", paper_value="0.99",
           check=Band("acc", lo=0.9)),

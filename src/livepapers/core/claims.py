@@ -268,6 +268,48 @@ Check = Band | Order | Ratio | Slope | AllOf
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A declared metric: what ``run()`` (or ``measure()``) returns under a name, declared once per paper.
+
+    ``METRICS = {name: Metric(doc, unit, higher_is_better)}`` sits beside ``CLAIMS``; claims and preconditions
+    may read declared metrics only, and the reports use ``doc`` as the label.
+
+    Attributes:
+        doc: what it measures, in a few words ("test accuracy of the dense teacher").
+        unit: "", "%", "s", "MB", "FLOPs" ...
+        higher_is_better: the direction (None for diagnostics with no direction, e.g. a slope).
+        machine: True for what depends on the machine and its load (times, memory, throughput): exempt from the
+            same-seed-same-value contract check.
+        profiles: the profiles whose runs return it (None: every profile), e.g. ``("extended",)``.
+    """
+
+    doc: str
+    unit: str = ""
+    higher_is_better: bool | None = None
+    machine: bool = False
+    profiles: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.doc.strip():
+            raise ValueError("Metric needs a doc (what it measures)")
+        if self.profiles is not None and not isinstance(self.profiles, tuple):
+            raise ValueError(f"Metric profiles must be a tuple of profile names, got {self.profiles!r}")
+
+    def produced_in(self, profile: str) -> bool:
+        """Whether a run of ``profile`` returns this metric (``profiles=None``: every profile)."""
+        return self.profiles is None or profile in self.profiles
+
+
+def check_declared(claims: Sequence[Claim], metrics: Mapping[str, Metric]) -> None:
+    """Raise ``ValueError`` naming every claim or precondition that reads an undeclared metric."""
+    bad = {c.id: sorted(set(c.all_metrics) - set(metrics)) for c in claims}
+    bad = {k: v for k, v in bad.items() if v}
+    if bad:
+        raise ValueError("claims read undeclared metrics (add them to METRICS): "
+                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in bad.items()))
+
+
+@dataclass(frozen=True)
 class AtLeast:
     """``over_seeds=AtLeast(k)``: holds when at least ``k`` seeds pass, fails when they cannot.
 
@@ -530,14 +572,16 @@ def count_statuses(verdicts: Sequence[Verdict | Mapping]) -> dict[str, int]:
 
 
 def aggregate_metrics(metrics_per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict]:
-    """Per metric: the per-seed values, their mean and sd (NaN where a seed lacks the metric)."""
+    """Per metric: the per-seed values, their mean, median and sd (NaN where a seed lacks the metric)."""
     names = list(dict.fromkeys(k for m in metrics_per_seed for k in m))
     out: dict[str, dict] = {}
     for k in names:
         vals = [float(m.get(k, float("nan"))) for m in metrics_per_seed]
         arr = np.asarray(vals, float)
         finite = arr[np.isfinite(arr)]
-        mean = float(finite.mean()) if finite.size == arr.size and arr.size else float("nan")
-        sd = float(finite.std(ddof=1)) if finite.size == arr.size and arr.size > 1 else 0.0
-        out[k] = {"mean": mean, "sd": sd, "n": len(vals), "values": vals}
+        complete = finite.size == arr.size and arr.size > 0
+        mean = float(finite.mean()) if complete else float("nan")
+        median = float(np.median(finite)) if complete else float("nan")
+        sd = float(finite.std(ddof=1)) if complete and arr.size > 1 and np.ptp(finite) > 0 else 0.0
+        out[k] = {"mean": mean, "median": median, "sd": sd, "n": len(vals), "values": vals}
     return out

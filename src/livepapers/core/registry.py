@@ -1,12 +1,22 @@
-"""The one list of papers: slug -> package, imported lazily on lookup.
+"""The papers: slug -> package, found through package entry points and imported lazily on lookup.
 
-A paper package ``livepapers.<pkg>`` holds ``PAPER`` (:class:`PaperInfo`) in its ``__init__``,
-``experiment.py`` (``Config``, ``PROFILES``, ``run``) and ``claims.py`` (``CLAIMS``).
+A paper package registers itself in its distribution's metadata (``pyproject.toml``)::
+
+    [project.entry-points."livepapers.papers"]
+    mega = "livepapers.mega"
+
+so adding a paper touches no core file, and a third-party package can add its own papers the same way.
+:func:`register` adds one at run time (tests, notebooks). The package holds ``PAPER`` (:class:`PaperInfo`)
+in its ``__init__``, ``experiment.py`` (``Config``, ``PROFILES``, ``run``) and ``claims.py`` (``CLAIMS``,
+``METRICS``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.metadata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,14 +25,36 @@ from typing import Any
 
 from livepapers.core.config import Profile, as_profile
 
-PAPERS: dict[str, str] = {
-    "neural-mechanics": "livepapers.neural_mechanics",
-    "nnphd": "livepapers.nnphd",
-    "dynamicvit": "livepapers.dynamicvit",
-    "mega": "livepapers.mega",
-    "diff-algorithms": "livepapers.diff_algorithms",
-    "potential-outcomes": "livepapers.potential_outcomes",
-}
+GROUP = "livepapers.papers"
+
+
+def _discover() -> dict[str, str]:
+    """slug -> package from the installed entry points of group ``livepapers.papers``."""
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=GROUP)}
+
+
+PAPERS: dict[str, str] = _discover()
+
+
+def register(slug: str, package: str) -> None:
+    """Register ``package`` (an importable module path) under ``slug`` for this process."""
+    if not slug or not package:
+        raise ValueError("register needs a slug and a package")
+    PAPERS[slug] = package
+
+
+@contextlib.contextmanager
+def registered(slug: str, package: str) -> Iterator[str]:
+    """Register a paper for the duration of a ``with`` block (tests); restores the previous entry."""
+    before = PAPERS.get(slug)
+    register(slug, package)
+    try:
+        yield slug
+    finally:
+        if before is None:
+            PAPERS.pop(slug, None)
+        else:
+            PAPERS[slug] = before
 
 
 class UnknownPaper(KeyError):
@@ -48,9 +80,9 @@ class PaperInfo:
     arxiv: str = ""
     venue: str = ""
     bibtex: str = ""
-    seed: str = ""
     summary: str = ""
     tags: tuple[str, ...] = ()
+    digest_item: str = ""  # the digest and item number it comes from, e.g. "002_2b11fbe35f2f8327.txt #1"
 
     @property
     def url(self) -> str:
@@ -83,9 +115,25 @@ class Paper:
     def info(self) -> PaperInfo:
         return self.module.PAPER
 
-    @property
+    @cached_property
     def claims(self) -> tuple:
-        return tuple(self.claims_module.CLAIMS)
+        """``CLAIMS``, checked against ``METRICS`` (a claim reading an undeclared metric is an import error)."""
+        claims = tuple(self.claims_module.CLAIMS)
+        metrics = self.metrics
+        if metrics is not None:
+            from livepapers.core.claims import check_declared
+
+            try:
+                check_declared(claims, metrics)
+            except ValueError as e:
+                raise ImportError(f"{self.package}.claims: {e}") from None
+        return claims
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """``METRICS`` (name -> Metric) declared beside the claims, or None for a paper that has none yet."""
+        m = getattr(self.claims_module, "METRICS", None)
+        return None if m is None else dict(m)
 
     @property
     def profiles(self) -> dict[str, Profile]:
@@ -111,7 +159,7 @@ class Paper:
     def load_error(self) -> str | None:
         """None if the package, its experiment and its claims import; else the error, in one line."""
         try:
-            _ = self.module, self.experiment, self.claims_module
+            _ = self.module, self.experiment, self.claims_module, self.claims
         except Exception as e:  # any import-time failure of a paper package
             return f"{type(e).__name__}: {e}"
         return None
@@ -129,7 +177,8 @@ def slugs() -> list[str]:
 def get(slug: str) -> Paper:
     """The paper registered under ``slug``; unknown slugs raise :class:`UnknownPaper`."""
     if slug not in PAPERS:
-        raise UnknownPaper(f"unknown paper {slug!r}; known: {', '.join(PAPERS)}")
+        known = ", ".join(PAPERS) or "none (is livepapers installed? pip install -e .)"
+        raise UnknownPaper(f"unknown paper {slug!r}; known: {known}")
     return Paper(slug, PAPERS[slug])
 
 

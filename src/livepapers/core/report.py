@@ -246,7 +246,7 @@ def build_site(runs_root: str | Path = "runs", out: str | Path = "site") -> Path
             state = (f"<span class='{run.status}'>{run.status}</span> {_e(run.name)}" if run
                      else f"no {tier} run yet")
             head = (f"<td rowspan='{len(shown)}'><a href='{p.slug}/index.html'>{_e(info.title)}</a><br>"
-                    f"<span class='small'>{_e(p.slug)} · {_e(info.seed)}</span></td>") if i == 0 else ""
+                    f"<span class='small'>{_e(p.slug)} · {_e(info.digest_item)}</span></td>") if i == 0 else ""
             rows.append(f"<tr>{head}<td class='small'>{tier}</td>{''.join(cells)}<td class='small'>{state}</td></tr>")
         _paper_page(p, runs_root, out / p.slug)
     head = "".join(f"<th>claim {i + 1}</th>" for i in range(max_claims))
@@ -282,7 +282,7 @@ def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
     body = [f"<p><a href='../index.html'>← all papers</a></p><h1>{_e(info.title)}</h1>",
             f"<p>{_e(info.authors)} ({info.year}). {_e(info.venue)} "
             + (f"<a href='{_e(info.url)}'>arXiv:{_e(info.arxiv)}</a>" if info.arxiv else "")
-            + f"<br><span class='small'>digest item: {_e(info.seed)}</span></p>",
+            + f"<br><span class='small'>digest item: {_e(info.digest_item)}</span></p>",
             f"<p>{_e(info.summary)}</p>"]
     latest = None
     for tier in TIERS:

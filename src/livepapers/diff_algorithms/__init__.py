@@ -29,7 +29,7 @@ PAPER = PaperInfo(
         "  archivePrefix={arXiv}\n"
         "}"
     ),
-    seed="003_25fba04581528bc5.txt #1",
+    digest_item="003_25fba04581528bc5.txt #1",
     summary="Relaxes the hard decisions inside algorithms (comparisons, swaps, logic gates, rasterisation) into "
             "closed-form expectations so networks can be trained through them. Covers differentiable sorting "
             "networks, logic gate networks that compile to bit-parallel circuits, and a generalized soft renderer.",

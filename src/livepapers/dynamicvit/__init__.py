@@ -43,7 +43,7 @@ PAPER = PaperInfo(
         "  year={2021}\n"
         "}"
     ),
-    seed="000_6ffecd67807843f8.txt #5",
+    digest_item="000_6ffecd67807843f8.txt #5",
     summary=(
         "Small prediction modules drop the least informative patch tokens of a pretrained ViT at a few "
         "stages, per image; training masks attention with Gumbel-softmax decisions, inference gathers the "

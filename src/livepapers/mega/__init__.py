@@ -57,7 +57,7 @@ PAPER = PaperInfo(
         "  year={2023}\n"
         "}"
     ),
-    seed="004_ae42a3c06c86c834.txt #1",
+    digest_item="004_ae42a3c06c86c834.txt #1",
     summary=(
         "A damped multi-dimensional exponential moving average (computed as one long FFT convolution) feeds a "
         "single-head gated attention whose queries and keys share one projection; a chunked variant attends "

@@ -47,7 +47,7 @@ PAPER = PaperInfo(
         "  year={2021}\n"
         "}"
     ),
-    seed="002_2b11fbe35f2f8327.txt #1",
+    digest_item="002_2b11fbe35f2f8327.txt #1",
     summary=(
         "Translation, scale and rescale symmetries make gradients orthogonal to their generators and give "
         "per-neuron quantities conserved under gradient flow. Weight decay, momentum, finite learning rates and "

@@ -42,7 +42,7 @@ PAPER = PaperInfo(
         "  archivePrefix = {arXiv}\n"
         "}"
     ),
-    seed="000_6ffecd67807843f8.txt #1",
+    digest_item="000_6ffecd67807843f8.txt #1",
     summary=(
         "A Lagrangian network fits the conservative part of observed dynamics and a free network the rest, "
         "paying λ per unit of output; with unsquared norms the split switches sharply at λ = 1, and the free "

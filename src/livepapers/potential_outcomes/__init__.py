@@ -49,7 +49,7 @@ PAPER = PaperInfo(
     "effects in the era of data science using a potential outcome framework},\n  author={Dominici, Francesca and "
     "Bargagli-Stoffi, Falco J. and Mealli, Fabrizia},\n  journal={Harvard Data Science Review},\n  volume={3},\n"
     "  number={3},\n  year={2021}\n}",
-    seed="002_2b11fbe35f2f8327.txt #5",
+    digest_item="002_2b11fbe35f2f8327.txt #5",
     summary="A review of causal inference with potential outcomes: credible effects come from design (estimand, "
     "assumptions, outcome-blind balancing) before analysis and sensitivity analysis. Here: a tested toolkit of "
     "estimators, design diagnostics, sensitivity analysis and CATE learners, checked on public benchmarks.",
