@@ -1,7 +1,10 @@
 """Headline claims of Neural Mechanics with the spec's pre-registered thresholds (written before any run).
 
 Error metrics are medians over groups of max_k |pred_k - emp_k| / max_k |emp_k| (rescale: divided by
-max_k (||theta_A1||^2 + ||theta_A2||^2)); across models the run reports the worst model.
+max_k (||theta_A1||^2 + ||theta_A2||^2)); across models the run reports the worst model (for C4's two-sided
+eta-scaling band: both the smallest and the largest model value). C4's checks on the gradient-flow break are
+the spec's Revision 2; they replace an earlier "gradient-flow error >= 1e-3", a level that was ours (taken from
+batch-norm scale groups), not the paper's - see the README's History.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from livepapers.core.claims import AllOf, Band, Claim
 
 KINDS = ("translation", "scale", "rescale")
+BROKEN = ("scale", "rescale")  # kinds whose conservation a finite learning rate breaks (R1, wd 0)
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -50,14 +54,21 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="C4",
         statement="With a finite learning rate, modified gradient flow (the η∫e^{…}‖g_A‖² term) predicts the "
-        "per-channel quantities with no fitted parameter, while the gradient-flow constant fails; the exact "
-        "one-step recursions hold to round-off for every run.",
+        "per-channel quantities with no fitted parameter, while the gradient-flow constant fails: conservation "
+        "of N and D is broken far above round-off, by a drift the modified flow explains and that scales with η; "
+        "the exact one-step recursions hold to round-off for every run.",
         source="Sec. 5 (finite learning rate); figures overlaying theory and per-channel VGG-16 curves",
         paper_value="theory curves overlay the empirical per-channel curves",
         check=AllOf((
             *(Band(f"c4_cont_err_R1_{k}", hi=1e-2) for k in KINDS),
-            *(Band(f"c4_gf_err_R1_{k}", lo=1e-3) for k in ("scale", "rescale")),
-            *(Band(f"c4_gf_ratio_R1_{k}", lo=5.0) for k in ("scale", "rescale")),
+            # spec Revision 2 (replaces "gradient-flow error >= 1e-3"), for scale and rescale groups of every model
+            # in R1 (translation is conserved to round-off at wd 0): 1. the break is resolved above round-off,
+            *(Band(f"c4_gf_exact_ratio_R1_{k}", lo=1e4) for k in BROKEN),
+            # 2. the measured drift is the modified flow's, 3. it is first order in η (R1 vs R1h at η/2, same t;
+            # both extremes over models), 4. gradient flow is >= 5x further off than the modified flow
+            *(Band(f"c4_drift_err_R1_{k}", hi=1e-2) for k in BROKEN),
+            *(Band(f"c4_gf_eta_ratio_R1_{k}_{side}", lo=1.6, hi=2.4) for k in BROKEN for side in ("min", "max")),
+            *(Band(f"c4_gf_ratio_R1_{k}", lo=5.0) for k in BROKEN),
             *(Band(f"c4_exact_err_{r}_{k}", hi=1e-9) for r in ("R1", "R2", "R3", "R4", "R5") for k in KINDS),
         )),
     ),

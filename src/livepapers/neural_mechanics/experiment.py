@@ -4,6 +4,9 @@ One call of :func:`run` handles one seed (init + minibatch order; the same for e
 seeds are paired) and returns flat metrics; ``claims.py`` judges them. Runs (batch 64 unless stated):
 
 * R1 SGD lr 0.1, wd 0, 2000 steps - all three models (and the C1 geometry checks at 10 random steps);
+* R1h = R1 at half the learning rate (0.05) for twice the steps of R1's first ``half_lr_time / lr`` steps, so
+  both reach the same time t (default t = 50: R1's first 500 steps, 1000 steps here); same init, and each of R1's
+  minibatches is used for two consecutive steps, so the data at every time t are R1's - C4's eta-scaling check;
 * R2 SGD lr 0.1, wd 5e-3, 2000 steps - all three models;
 * R3 momentum lr 0.02, beta 0.9, d 0, wd 1e-3, 2000 steps - MLP-ReLU, MLP-BN (overdamped);
 * R4 as R3 with wd 0.1 (underdamped scale/rescale, overdamped translation);
@@ -13,6 +16,18 @@ seeds are paired) and returns flat metrics; ``claims.py`` judges them. Runs (bat
 Error statistic per group: max_k |pred_k - emp_k| / max_k |emp_k| (rescale: / max_k (||theta_A1||^2 +
 ||theta_A2||^2)), then the median over groups; across models the worst model is reported (largest error,
 smallest gap), with per-model companions ``..._<model>``.
+
+C4's broken-conservation metrics (spec Revision 2), for the kinds whose conservation law a finite learning rate
+breaks (scale, rescale; translation stays conserved to round-off at wd 0), per model and worst model:
+
+* ``c4_gf_exact_ratio_R1_<kind>``: gradient-flow error / exact-recursion error in R1 (min over models);
+* ``c4_drift_err_R1_<kind>``: over groups whose measured drift |q_K - q_0| / max_k scale_k is >= 1e-8, the median
+  of |dq_measured - dq_modified| / |dq_measured| with dq = q_K - q_0 over all of R1 (max over models);
+  ``c4_drift_frac_R1_<kind>``: the fraction of groups that qualify (min over models);
+* ``c4_gf_eta_ratio_R1_<kind>_<model>``: gradient-flow error of R1 over [0, t] divided by that of R1h over the
+  same [0, t]; ``..._min`` and ``..._max`` over models (the check is two-sided); the two errors are
+  ``c4_gf_err_R1h_ref_<kind>`` (R1, lr) and ``c4_gf_err_R1h_<kind>`` (R1h, lr / 2);
+* ``c4_gf_ratio_R1_<kind>``: gradient-flow error / modified-flow error in R1 (min over models).
 """
 
 from __future__ import annotations
@@ -25,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from livepapers.core.config import Profile
 
 from .data import load_digits_split, minibatch_indices
 from .models import MODELS, make_model
@@ -43,18 +60,22 @@ from .symmetries import check_gradient_geometry, check_hessian_geometry, find_sy
 __all__ = ["PROFILES", "Config", "run"]
 
 KIND_ORDER = ("translation", "scale", "rescale")
+BROKEN_KINDS = ("scale", "rescale")  # conservation broken by a finite learning rate (translation is not, at wd 0)
+DRIFT_MIN = 1e-8  # C4 check 2 uses groups whose measured drift |q_K - q_0| / max_k scale_k is at least this
 
 
 @dataclass(frozen=True)
 class Config:
     """Every knob of the reproduction; the defaults are the default profile (the spec's run plan)."""
 
-    n_seeds: int = 3
     dataset: str = "digits"  # "digits" (offline); the paper profile names Tiny ImageNet (not runnable here)
     n_train: int = 1500
     batch_size: int = 64
     steps: int = 2000  # R1-R4
-    sgd_lr: float = 0.1  # R1, R2, R5
+    sgd_lr: float = 0.1  # R1, R2, R5 (R1h: half of it)
+    # R1h: the time t over which R1 at lr and R1h at lr / 2 (2 t / lr steps) are compared; t = 50 is R1's first
+    # 500 steps (the whole of R1, t = 200, would add ~60 % to the default profile's wall time)
+    half_lr_time: float = 50.0
     sgd_weight_decay: float = 5e-3  # R2, R5
     momentum_lr: float = 0.02  # R3, R4
     momentum: float = 0.9
@@ -77,19 +98,19 @@ class Config:
     epochs: int = 0
 
 
-PROFILES: dict[str, Config] = {
-    # <= 60 s: every run with fewer steps, one seed, two C1 points, plots for MLP-BN only
-    "smoke": Config(
-        n_seeds=1, steps=100, full_batch_steps=40, gf_time=0.5, gf_subset=200, c1_points=2, c1_individual=1,
+PROFILES: dict[str, Profile] = {
+    # <= 20 s: every run with fewer steps, one seed, two C1 points, plots for MLP-BN only
+    "smoke": Profile(Config(
+        steps=100, half_lr_time=5.0, full_batch_steps=40, gf_time=0.5, gf_subset=200, c1_points=2, c1_individual=1,
         plot_channels=3, plot_models=("mlp_bn",),
-    ),
-    "default": Config(),
+    ), n_seeds=1),
+    "default": Profile(Config()),
     # VGG-16 on Tiny ImageNet as in the official scripts: SGD lr 0.1, batch 128, 100 epochs,
     # weight decay in {0, 1e-4, 1e-3, 1e-2}. Needs the data set and a GPU; run() refuses it offline.
-    "paper": Config(
+    "paper": Profile(Config(
         dataset="tiny-imagenet", batch_size=128, sgd_lr=0.1, sgd_models=("vgg16",), momentum_models=("vgg16",),
         full_batch_model="vgg16", epochs=100, bn_eps=1e-5,
-    ),
+    ), n_seeds=1),
 }
 
 
@@ -106,24 +127,67 @@ def _check_config(cfg: Config) -> None:
         raise ValueError(f"steps and full_batch_steps must be >= 2, got {cfg.steps}, {cfg.full_batch_steps}")
     if len(cfg.gf_lrs) < 2:
         raise ValueError(f"gf_lrs needs >= 2 learning rates for the slope, got {cfg.gf_lrs}")
+    if not 1 <= _half_lr_steps(cfg) <= cfg.steps:
+        raise ValueError(f"half_lr_time must be in [sgd_lr, steps * sgd_lr] = [{cfg.sgd_lr}, {cfg.steps * cfg.sgd_lr}] "
+                         f"(R1h compares R1's first half_lr_time / sgd_lr steps), got {cfg.half_lr_time}")
+
+
+def _half_lr_steps(cfg: Config) -> int:
+    """m: R1's steps in the R1h comparison window [0, half_lr_time] (R1h takes 2 m steps at lr / 2)."""
+    return round(cfg.half_lr_time / cfg.sgd_lr)
 
 
 def _median_err(pred: np.ndarray, emp: np.ndarray, scale: np.ndarray) -> float:
     return float(np.median(run_max_relative_error(pred, emp, scale)))
 
 
+def _gf_err(emp: np.ndarray, scale: np.ndarray) -> float:
+    """Gradient-flow error (median over groups of max_k |q_k - q_0| / max_k scale_k) of a (T, g) record."""
+    return _median_err(predict_gradient_flow(emp[0], n_steps=emp.shape[0] - 1), emp, scale)
+
+
+def _drift_explained(p_mod: np.ndarray, emp: np.ndarray, scale: np.ndarray) -> tuple[float, float]:
+    """C4 check 2: is the measured drift dq = q_K - q_0 the modified flow's?
+
+    Over the groups whose measured drift |dq| / max_k scale_k is >= ``DRIFT_MIN`` (below it the drift is too close
+    to round-off to be explained or not), the median of |dq_measured - dq_modified| / |dq_measured|; and the
+    fraction of groups that qualify. NaN (no group qualifies) makes the claim inconclusive.
+    """
+    d_emp = emp[-1] - emp[0]
+    d_mod = p_mod[-1] - p_mod[0]
+    ref = np.abs(scale).max(axis=0)
+    sel = (ref > 0) & (np.abs(d_emp) >= DRIFT_MIN * ref)
+    if not sel.any():
+        return math.nan, 0.0
+    return float(np.median(np.abs(d_emp[sel] - d_mod[sel]) / np.abs(d_emp[sel]))), float(sel.mean())
+
+
+def _median_drift_curve(emp: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(T,) median over groups of |q_k - q_0| / max_k scale_k: the drift as it grows over time."""
+    return np.median(np.abs(emp - emp[0]) / np.abs(scale).max(axis=0), axis=1)
+
+
 def _train(
     name: str, *, x: torch.Tensor, y: torch.Tensor, lr: float, weight_decay: float, momentum: float,
     dampening: float, steps: int, batch_size: int, cfg: Config, ctx: Any, label: str,
-    c1_steps: tuple[int, ...] = (),
+    c1_steps: tuple[int, ...] = (), repeat: int = 1, every: int = 1,
 ) -> tuple[SymmetryTracker, dict[str, list[float]]]:
-    """Train one model and track every group; optionally run the C1 geometry checks at ``c1_steps``."""
+    """Train one model and track every group; optionally run the C1 geometry checks at ``c1_steps``.
+
+    Every call with the same seed starts from the same initialization and draws the same minibatch sequence;
+    ``repeat`` uses each minibatch for that many consecutive steps (``steps`` must be a multiple of it), and the
+    tracker keeps every ``every``-th step.
+    """
+    if steps % repeat:
+        raise ValueError(f"steps={steps} must be a multiple of repeat={repeat}")
     model = make_model(name, generator=ctx.generator(10 + list(MODELS).index(name)), bn_eps=cfg.bn_eps)
     model.train()
     groups = find_symmetries(model)
     opt = TrackedSGD(model.parameters(), lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
-    tracker = SymmetryTracker(model, groups, opt)
-    batches = minibatch_indices(x.shape[0], batch_size=batch_size, n_steps=steps, generator=ctx.generator(1000))
+    tracker = SymmetryTracker(model, groups, opt, every=every)
+    distinct = minibatch_indices(x.shape[0], batch_size=batch_size, n_steps=steps // repeat,
+                                 generator=ctx.generator(1000))
+    batches = (idx for idx in distinct for _ in range(repeat))
     c1: dict[str, list[float]] = {}
     c1_set = set(c1_steps)
     hgen = ctx.generator(3000 + list(MODELS).index(name))
@@ -216,6 +280,8 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
     c1_rng = np.random.default_rng([ctx.seed, 77])
     c1_steps = tuple(sorted(c1_rng.choice(cfg.steps, size=min(cfg.c1_points, cfg.steps), replace=False).tolist()))
     c1_all: dict[str, list[float]] = {}
+    m_half = _half_lr_steps(cfg)
+    r1_window: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # R1's [0, half_lr_time] for R1h
     sgd_runs = {"R1": 0.0, "R2": cfg.sgd_weight_decay}
     for run_id, wd in sgd_runs.items():
         t_wall, t_cpu = time.perf_counter(), time.process_time()
@@ -224,6 +290,9 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
         official: dict[str, dict[str, float]] = {k: {} for k in KIND_ORDER}
         gf: dict[str, dict[str, float]] = {k: {} for k in KIND_ORDER}
         ratio: dict[str, dict[str, float]] = {k: {} for k in KIND_ORDER}
+        gf_exact: dict[str, dict[str, float]] = {k: {} for k in KIND_ORDER}
+        drift_err: dict[str, dict[str, float]] = {k: {} for k in KIND_ORDER}
+        drift_frac: dict[str, dict[str, float]] = {k: {} for k in KIND_ORDER}
         end_mod: list[np.ndarray] = []
         end_plain: list[np.ndarray] = []
         for name in cfg.sgd_models:
@@ -242,9 +311,14 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
                 exact[kind][name] = _median_err(p_exact, emp, scale)
                 cont[kind][name] = _median_err(p_mod, emp, scale)
                 official[kind][name] = _median_err(p_off, emp, scale)
-                if run_id == "R1" and kind != "translation":
+                if run_id == "R1" and kind in BROKEN_KINDS:
                     gf[kind][name] = _median_err(predict_gradient_flow(tracker, kind=kind), emp, scale)
+                    # C4 (Revision 2): 4. gap to the modified flow; 1. breaking resolved above round-off;
+                    # 2. the drift is the modified flow's
                     ratio[kind][name] = gf[kind][name] / max(cont[kind][name], 1e-300)
+                    gf_exact[kind][name] = gf[kind][name] / max(exact[kind][name], 1e-300)
+                    drift_err[kind][name], drift_frac[kind][name] = _drift_explained(p_mod, emp, scale)
+                    r1_window.setdefault(name, {})[kind] = (emp[: m_half + 1].copy(), scale[: m_half + 1].copy())
                 if run_id == "R2" and kind == "translation":
                     e_end = emp[-1]
                     end_mod.append(np.abs(p_mod[-1] - e_end) / np.abs(e_end))
@@ -264,6 +338,9 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
             if run_id == "R1" and gf[kind]:
                 put(f"c4_gf_err_R1_{kind}", gf[kind], "min")
                 put(f"c4_gf_ratio_R1_{kind}", ratio[kind], "min")
+                put(f"c4_gf_exact_ratio_R1_{kind}", gf_exact[kind], "min")
+                put(f"c4_drift_err_R1_{kind}", drift_err[kind], "max")
+                put(f"c4_drift_frac_R1_{kind}", drift_frac[kind], "min")
         if end_mod:
             m["c3_trans_end_err_modified"] = float(np.median(np.concatenate(end_mod)))
             m["c3_trans_end_err_plain"] = float(np.median(np.concatenate(end_plain)))
@@ -279,6 +356,32 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
         m["c1_max_grad_violation"] = max(v for k, v in m.items() if k.startswith("c1_grad_violation_"))
         m["c1_max_hvp_violation"] = max(v for k, v in m.items() if k.startswith("c1_hvp_violation_"))
         m["c1_n_points"] = float(len(c1_steps) * len(cfg.sgd_models))
+
+    # ---------------- R1h: R1 at lr / 2 to the same time (C4: the break scales with eta) ----------------
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
+    gf_ref: dict[str, dict[str, float]] = {k: {} for k in BROKEN_KINDS}
+    gf_half: dict[str, dict[str, float]] = {k: {} for k in BROKEN_KINDS}
+    eta_ratio: dict[str, dict[str, float]] = {k: {} for k in BROKEN_KINDS}
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for name in cfg.sgd_models:
+        errs = _eta_halving(name, r1_window.get(name, {}), x=x, y=y, m=m_half, cfg=cfg, ctx=ctx,
+                            curves=curves.setdefault(name, {}))
+        for kind, (e_ref, e_half) in errs.items():
+            gf_ref[kind][name], gf_half[kind][name] = e_ref, e_half
+            eta_ratio[kind][name] = e_ref / e_half if e_half > 0 else math.nan
+    for kind in BROKEN_KINDS:
+        if eta_ratio[kind]:
+            put(f"c4_gf_err_R1h_ref_{kind}", gf_ref[kind], "min")
+            put(f"c4_gf_err_R1h_{kind}", gf_half[kind], "min")
+            for model_name, v in eta_ratio[kind].items():
+                m[f"c4_gf_eta_ratio_R1_{kind}_{model_name}"] = v
+            # two-sided band: judge both extremes over models
+            m[f"c4_gf_eta_ratio_R1_{kind}_min"] = min(eta_ratio[kind].values())
+            m[f"c4_gf_eta_ratio_R1_{kind}_max"] = max(eta_ratio[kind].values())
+    m["c4_half_lr_time"] = m_half * cfg.sgd_lr
+    _eta_figure(ctx, cfg, curves)
+    m["time_R1h_s"] = time.perf_counter() - t_wall
+    m["cpu_R1h_s"] = time.process_time() - t_cpu
 
     # ---------------- R3, R4: momentum ----------------
     for run_id, wd in zip(("R3", "R4"), cfg.momentum_weight_decays):
@@ -364,6 +467,68 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
     m["cpu_R6_s"] = time.process_time() - t_cpu
     ctx.save_json("regimes", regimes)
     return m
+
+
+def _eta_halving(
+    name: str, r1: dict[str, tuple[np.ndarray, np.ndarray]], *, x: torch.Tensor, y: torch.Tensor, m: int,
+    cfg: Config, ctx: Any, curves: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, tuple[float, float]]:
+    """R1h for one model: gradient-flow errors at lr and lr / 2 over the same time t = m * lr.
+
+    ``r1`` maps each broken kind to R1's measured (emp, scale) at steps 0..m. R1h starts from R1's initialization,
+    takes 2 m steps at lr / 2 and uses each of R1's first m minibatches for two consecutive steps, so at every time
+    t both runs have seen the same data; its tracker keeps every second step, i.e. the times of R1's steps 0..m.
+    To first order in lr both errors are lr * (the same integral of ||g_A||^2), so their ratio is 2.
+
+    Returns:
+        kind -> (gradient-flow error of R1 over [0, t], that of R1h over [0, t]); ``curves`` (if given) gets the
+        median drift curves of both runs per kind.
+    """
+    tracker, _ = _train(name, x=x, y=y, lr=cfg.sgd_lr / 2, weight_decay=0.0, momentum=0.0, dampening=0.0,
+                        steps=2 * m, batch_size=cfg.batch_size, cfg=cfg, ctx=ctx, label="R1h", repeat=2, every=2)
+    out: dict[str, tuple[float, float]] = {}
+    for kind, (emp_ref, scale_ref) in r1.items():
+        emp, scale = tracker.empirical(kind), tracker.normalizer(kind)
+        if emp.shape != emp_ref.shape:
+            raise RuntimeError(f"R1h {name} {kind}: recorded {emp.shape}, R1's window is {emp_ref.shape}")
+        out[kind] = (_gf_err(emp_ref, scale_ref), _gf_err(emp, scale))
+        if curves is not None:
+            curves[kind] = (_median_drift_curve(emp_ref, scale_ref), _median_drift_curve(emp, scale))
+    return out
+
+
+def _eta_figure(ctx: Any, cfg: Config, curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> None:
+    """Median drift vs time in R1 (lr) and R1h (lr / 2), one panel per model; 2x the R1h curve for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in curves if curves[n]]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.5), squeeze=False)
+    rows: list[dict[str, Any]] = []
+    colors = {"scale": "tab:blue", "rescale": "tab:orange"}
+    for ax, name in zip(axes[0], names):
+        for kind, (ref, half) in curves[name].items():
+            t = np.arange(ref.shape[0]) * cfg.sgd_lr
+            ax.plot(t, ref, color=colors[kind], lw=1.8, label=f"{kind}, η = {cfg.sgd_lr:g}")
+            ax.plot(t, half, color=colors[kind], lw=1.2, ls="--", label=f"{kind}, η/2")
+            ax.plot(t, 2 * half, color="k", lw=0.7, ls=":")
+            stride = max(1, len(t) // 200)
+            rows += [{"model": name, "kind": kind, "t": float(t[i]), "drift_lr": float(ref[i]),
+                      "drift_half_lr": float(half[i])} for i in range(0, len(t), stride)]
+        ax.set_title(f"{name}", fontsize=9)
+        ax.set_xlabel("t = η k")
+        ax.set_ylabel("median |q_k − q_0| / max scale")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("R1 (η) vs R1h (η/2) at equal time t: drift of N and D (dotted: 2 × the η/2 curve)", fontsize=10)
+    fig.tight_layout()
+    ctx.savefig(fig, "R1h_eta_scaling", caption="R1 (η) and R1h (η/2, twice the steps, same data at every t): median "
+                                                "drift of N and D per model; first order in η means the η curve is "
+                                                "twice the η/2 curve (dotted)")
+    ctx.save_csv("R1h_eta_scaling", rows)
 
 
 def _drift_figure(ctx: Any, lrs: tuple[float, ...], drift: dict[str, list[float]]) -> None:
