@@ -81,13 +81,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if err is not None:
             rows.append((p.slug, "(cannot import)", "", err))
             continue
-        run = latest_run(args.runs, p.slug, None)
+        run = latest_run(args.runs, p.slug, None, as_profiled=False)
         if run is None:
             counts = "no runs"
         else:
             c = run.counts
+            custom = ", custom" if run.custom else ""
             counts = (f"{c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive, "
-                      f"{c['not_checkable']} n/c ({run.profile})")
+                      f"{c['not_checkable']} n/c ({run.profile}{custom})")
         rows.append((p.slug, p.info.title, p.info.digest_item, counts))
     w = max(len(r[0]) for r in rows)
     for slug, title, seed, counts in rows:
@@ -119,6 +120,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _check_writable(out: str) -> None:
     path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"cannot write the output folder {out!r}: it is a file")
     probe = path
     while not probe.exists():
         probe = probe.parent
@@ -159,7 +162,7 @@ def _print_verdicts(run: Any) -> None:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from livepapers.core import dist
     from livepapers.core.report import build_site, load_run
-    from livepapers.core.reproduce import RunFailed, reproduce, resolve_profile, seed_plan
+    from livepapers.core.reproduce import Interrupted, RunFailed, reproduce, resolve_profile, seed_plan
 
     if args.all and args.slugs:
         raise UsageError("give slugs or --all, not both")
@@ -173,8 +176,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             profiles[p.slug] = resolve_profile(p.slug, args.profile, args.overrides)
         except (registry.UnknownProfile, ConfigError) as e:
             raise UsageError(str(e)) from None
+    for p in papers:
+        needs = profiles[p.slug].needs
+        if needs:
+            raise UsageError(f"{p.slug}: profile {args.profile!r} cannot run here: {needs}")
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    if not 0 <= args.seed < 2**31 - 1000:
+        raise UsageError(f"--seed must be in [0, {2**31 - 1000}), got {args.seed}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.address and args.backend != "ray":
@@ -188,6 +197,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if args.nnodes > 1 and not args.rdzv_endpoint:
         raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
     _check_writable(args.out)
+    if not args.no_site:
+        _check_writable(args.site)
     if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # not yet inside torchrun: launch it
         launch = {"nproc": args.nproc, "nnodes": args.nnodes, "rdzv_endpoint": args.rdzv_endpoint}
         try:
@@ -213,8 +224,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             print(f"livepapers: {p.slug} failed: {e}", file=sys.stderr)
             failed += 1
             continue
-        except OSError as e:
-            raise UsageError(str(e)) from None
+        except Interrupted as e:
+            print(f"livepapers: {p.slug} {e}", file=sys.stderr)
+            return 130
+        except Exception as e:  # one paper's error never skips the papers after it
+            print(f"livepapers: {p.slug} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            failed += 1
+            continue
         if not main_rank:
             continue
         run = load_run(folder)
@@ -234,6 +250,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from livepapers.core.report import build_site, update_readme
 
+    _check_writable(args.out)
     index = build_site(args.runs, args.out)
     print(f"site: {index}")
     if args.readme:
@@ -274,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livepapers: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("livepapers: interrupted (the run folder is kept and marked incomplete)", file=sys.stderr)
+        print("livepapers: interrupted (the run folder is kept and marked interrupted)", file=sys.stderr)
         return 130
 
 

@@ -101,7 +101,7 @@ def test_list_shows_latest_counts(capsys, toy_only, tmp_path):
     main(["reproduce", toy_only, "--seeds", "1", "--out", str(tmp_path), "--no-site", "--workers", "1"])
     capsys.readouterr()
     code, out, _ = run_cli(capsys, "list", "--runs", str(tmp_path))
-    assert "4 hold, 0 fail, 0 inconclusive, 1 n/c (default)" in out
+    assert "4 hold, 0 fail, 0 inconclusive, 1 n/c (default, custom)" in out  # --seeds 1: not as profiled
 
 
 def test_reproduce_prints_the_seed_plan_and_preconditions(capsys, toy_only, tmp_path):

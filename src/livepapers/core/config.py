@@ -135,12 +135,15 @@ class Profile:
             reported as inconclusive, with the measurement kept.
         threads: torch threads per seed process; ``None`` = one per worker when the profile runs one seed
             (both cores in one process), else 1.
+        needs: what this profile needs that an offline CPU machine does not have ("ImageNet and a GPU");
+            non-empty -> ``reproduce`` refuses it up front with this reason (exit 2, no run folder).
     """
 
     config: Any
     n_seeds: int = 4
     evidence: bool = True
     threads: int | None = None
+    needs: str = ""
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config) or isinstance(self.config, type):

@@ -6,7 +6,6 @@ Everything here reads run folders; no number is typed in by hand.
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -41,6 +40,15 @@ class RunRecord:
         return self.folder.name
 
     @property
+    def custom(self) -> list[str]:
+        """How this run departs from its profile as registered: ``--set`` overrides, another seed count."""
+        out = [f"--set {o}" for o in self.config.get("overrides", [])]
+        planned, seeds = self.config.get("profile_n_seeds"), self.config.get("seeds", [])
+        if isinstance(planned, int) and len(seeds) != planned:
+            out.append(f"--seeds {len(seeds)} (profile: {planned})")
+        return out
+
+    @property
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(VERDICT_MARK, 0)
         for v in self.verdicts:
@@ -48,46 +56,86 @@ class RunRecord:
         return out
 
 
-def _maybe_json(path: Path, default: Any) -> Any:
-    try:
-        return read_json(path)
-    except (OSError, json.JSONDecodeError):
+class BadRunFolder(ValueError):
+    """A run folder with a malformed file: the message names the file."""
+
+
+def _maybe_json(path: Path, default: Any, kind: type = dict) -> Any:
+    """The JSON in ``path``; ``default`` when it does not exist; :class:`BadRunFolder` when it is malformed."""
+    if not path.exists():
         return default
+    try:
+        obj = read_json(path)
+    except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError
+        raise BadRunFolder(f"{path}: unreadable ({type(e).__name__})") from None
+    if not isinstance(obj, kind):
+        raise BadRunFolder(f"{path}: expected a JSON {kind.__name__}, found {type(obj).__name__}")
+    return obj
 
 
 def load_run(folder: str | Path) -> RunRecord:
+    """What a run folder says about itself; :class:`BadRunFolder` (naming the file) when a file is malformed."""
     folder = Path(folder)
     cfg = _maybe_json(folder / "config.json", {})
     claims = _maybe_json(folder / "claims.json", {})
     metrics = _maybe_json(folder / "metrics.json", {})
-    figures = _maybe_json(folder / "figures.json", [])
+    figures = _maybe_json(folder / "figures.json", [], list)
+    verdicts = claims.get("verdicts", [])
+    if not isinstance(verdicts, list) or not all(isinstance(v, dict) and isinstance(v.get("claim_id"), str)
+                                                 and v.get("status") in VERDICT_MARK for v in verdicts):
+        raise BadRunFolder(f"{folder / 'claims.json'}: a verdict without a claim_id or a known status")
+    if not all(isinstance(f, dict) and isinstance(f.get("file"), str) for f in figures):
+        raise BadRunFolder(f"{folder / 'figures.json'}: a figure without a file name")
     figures = [f for f in figures if (folder / f["file"]).exists()]
-    seconds = (metrics.get("seconds") or {}).get("wall")
+    seconds = (metrics.get("seconds") or {}).get("wall") if isinstance(metrics.get("seconds"), dict) else None
     return RunRecord(folder=folder, slug=cfg.get("slug", folder.parent.name),
                      profile=cfg.get("profile", "?"), status=read_status(folder), config=cfg,
-                     env=_maybe_json(folder / "env.json", {}), verdicts=claims.get("verdicts", []),
+                     env=_maybe_json(folder / "env.json", {}), verdicts=verdicts,
                      summary=metrics.get("summary", {}), seconds=seconds, figures=figures)
 
 
+_WARNED: set[str] = set()
+
+
 def find_runs(root: str | Path, slug: str | None = None) -> list[RunRecord]:
-    """All run folders under ``root`` (optionally one paper's), oldest first."""
+    """All run folders under ``root`` (optionally one paper's), oldest first.
+
+    A folder with a malformed file is skipped with a one-line warning on stderr naming the file, so one bad
+    folder never takes ``list``, ``report`` or the site down.
+    """
+    import sys
+
     root = Path(root)
     if not root.exists():
         return []
     dirs = [root / slug] if slug else sorted(p for p in root.iterdir() if p.is_dir())
     runs = []
     for d in dirs:
-        if d.is_dir():
-            runs.extend(load_run(f) for f in sorted(d.iterdir())
-                        if f.is_dir() and (f / "config.json").exists())
+        if not d.is_dir():
+            continue
+        for f in sorted(d.iterdir()):
+            if not (f.is_dir() and (f / "config.json").exists()):
+                continue
+            try:
+                runs.append(load_run(f))
+            except BadRunFolder as e:
+                if str(e) not in _WARNED:
+                    _WARNED.add(str(e))
+                    print(f"livepapers: warning: skipping run {f.name}: {e}", file=sys.stderr)
     return runs
 
 
 def latest_run(root: str | Path, slug: str, profile: str | None = "default",
-               complete_only: bool = True) -> RunRecord | None:
+               complete_only: bool = True, as_profiled: bool = True) -> RunRecord | None:
+    """The newest run of ``profile``: complete (or diverged) and, by default, run as the profile stands.
+
+    A run made with ``--set`` overrides or another seed count than the profile's is a custom run: it is listed
+    in the history, labelled, but never stands as the profile's result (``as_profiled=False`` admits it).
+    """
     runs = [r for r in find_runs(root, slug)
             if (profile is None or r.profile == profile)
-            and (not complete_only or r.status in ("complete", "diverged"))]
+            and (not complete_only or r.status in ("complete", "diverged"))
+            and (not as_profiled or not r.custom)]
     return runs[-1] if runs else None
 
 
@@ -135,8 +183,9 @@ def _run_line(run: RunRecord) -> str:
     rev = (env.get("git_revision") or "unknown")[:10] + (" (dirty)" if env.get("git_dirty") else "")
     secs = f", {run.seconds:.0f} s wall" if run.seconds is not None else ""
     seeds = run.config.get("seeds", [])
+    custom = f" — custom run: {', '.join(run.custom)}" if run.custom else ""
     return (f"run `{run.name}` — profile `{run.profile}`, seeds {seeds}, status **{run.status}**{secs}; "
-            f"git {rev}; torch {env.get('torch', '?')}, {env.get('cpu', '?')}")
+            f"git {rev}; torch {env.get('torch', '?')}, {env.get('cpu', '?')}{custom}")
 
 
 def write_run_report(folder: str | Path) -> Path:
@@ -305,6 +354,8 @@ def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
                 "<th>wall</th></tr>")
     for r in reversed(runs):
         counts = ", ".join(f"{k} {n}" for k, n in r.counts.items() if n)
+        if r.custom:
+            counts += f" (custom: {', '.join(r.custom)})"
         secs = f"{r.seconds:.0f} s" if r.seconds is not None else "—"
         body.append(f"<tr><td>{_e(r.name)}</td><td>{_e(r.profile)}</td><td class='{r.status}'>{_e(r.status)}</td>"
                     f"<td>{_e(counts or '—')}</td><td>{secs}</td></tr>")

@@ -119,6 +119,19 @@ def demote_to_inconclusive(v: Verdict, profile: str) -> Verdict:
     return v
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a reproduce: the folder is kept, marked ``interrupted``, with the seeds that finished."""
+
+    def __init__(self, folder: Path, finished: list[int]) -> None:
+        super().__init__(f"interrupted; run folder kept: {folder}; seeds that finished: {finished or 'none'}")
+        self.folder, self.finished = folder, finished
+
+
+def finished_seeds(folder: Path) -> list[int]:
+    """Seeds of a run folder whose ``run()`` returned (their ``seed-<s>/metrics.json`` is written last)."""
+    return sorted(int(p.parent.name.split("-", 1)[1]) for p in Path(folder).glob("seed-*/metrics.json"))
+
+
 class RunFailed(RuntimeError):
     def __init__(self, folder: Path, message: str) -> None:
         super().__init__(f"{message} (run folder kept: {folder})")
@@ -214,7 +227,7 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
     write_status(folder, "running", slug=slug, profile=profile)
     atomic_write_json(folder / "config.json", {"slug": slug, "profile": profile, "seeds": list(range(seed, seed + n)),
                                                "overrides": list(overrides or []), "config": to_dict(config),
-                                               "evidence": prof.evidence})
+                                               "evidence": prof.evidence, "profile_n_seeds": prof.n_seeds})
     env = {**env_info(seed), "n_seeds": n, "backend": backend, "plan": plan.describe(),
            "workers": plan.workers, "threads_per_seed": plan.threads}
     atomic_write_json(folder / "env.json", env)
@@ -237,6 +250,11 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
         else:
             results = sweep.map(run_seed, tasks, backend=backend, address=address, workers=plan.workers,
                                 desc=f"{slug} seeds")
+    except KeyboardInterrupt:
+        done = finished_seeds(folder)
+        write_status(folder, "interrupted", slug=slug, profile=profile, finished_seeds=done,
+                     messages=[f"interrupted; seeds that finished: {done or 'none'}"])
+        raise Interrupted(folder, done) from None
     except BaseException as e:
         write_status(folder, "failed", slug=slug, profile=profile, message=f"{type(e).__name__}: {e}")
         if isinstance(e, Exception):
@@ -259,6 +277,9 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
     statuses = [r["status"] for r in results]
     final = "failed" if "failed" in statuses else "diverged" if "diverged" in statuses else "complete"
     messages = [f"seed {r['seed']}: {r['message']}" for r in results if r["message"]]
+    if final == "complete" and not any(per_seed) and not measured:
+        final = "failed"  # a run that measured nothing is not a result (e.g. every part switched off by --set)
+        messages.append("the run returned no metrics")
     write_status(folder, final, slug=slug, profile=profile, seconds=wall, messages=messages)
     if not dist.is_main():
         shutil.rmtree(Path(out), ignore_errors=True)

@@ -321,34 +321,64 @@ def create_run_folder(root: str | Path, slug: str, profile: str, seed: int, n_se
     raise RunFolderExists(f"run folders {root / slug / base}[-2..-99] all exist; runs are never overwritten")
 
 
+def process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:  # the command name (field 2) may hold spaces and parentheses: split after its closing parenthesis
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
 def write_status(folder: Path, status: str, **extra: Any) -> None:
-    data = {"status": status, "pid": os.getpid(), "hostname": socket.gethostname(),
-            "time_utc": datetime.now(UTC).isoformat(timespec="seconds"), **extra}
+    """Write ``status.json`` with this process's PID and its start time (a reused PID is then told apart)."""
+    data = {"status": status, "pid": os.getpid(), "pid_start": process_start(os.getpid()),
+            "hostname": socket.gethostname(), "time_utc": datetime.now(UTC).isoformat(timespec="seconds"), **extra}
     atomic_write_json(folder / "status.json", data)
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, start: int | None = None) -> bool:
+    """Whether ``pid`` is alive and, when ``start`` is known, is the same process (not a reused PID)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    if start is not None:
+        now = process_start(pid)
+        if now is not None and now != start:
+            return False
     return True
 
 
+STATUSES = ("complete", "diverged", "failed", "interrupted", "running", "incomplete")
+
+
 def read_status(folder: Path) -> str:
-    """``complete``, ``diverged``, ``failed``, ``running`` (still alive here) or ``incomplete``."""
+    """``complete``, ``diverged``, ``failed``, ``interrupted``, ``running`` (still alive here) or ``incomplete``.
+
+    A ``running`` status whose process is gone, or whose PID now belongs to another process, reads
+    ``incomplete`` (the run was killed).
+    """
     p = Path(folder) / "status.json"
     if not p.exists():
         return "incomplete"
     try:
         st = read_json(p)
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return "incomplete"
+    if not isinstance(st, dict):
         return "incomplete"
     s = st.get("status", "incomplete")
+    if s not in STATUSES:
+        return "incomplete"
     if s == "running":
         same_host = st.get("hostname") == socket.gethostname()
-        if not (same_host and isinstance(st.get("pid"), int) and _pid_alive(st["pid"])):
+        start = st.get("pid_start") if isinstance(st.get("pid_start"), int) else None
+        if not (same_host and isinstance(st.get("pid"), int) and _pid_alive(st["pid"], start)):
             return "incomplete"
     return s

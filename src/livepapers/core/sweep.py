@@ -22,9 +22,26 @@ R = TypeVar("R")
 BACKENDS = ("local", "ray")
 
 
-def _init_worker() -> None:
+def _watch_parent(parent: int) -> None:
+    """Exit this worker when the process that started it is gone (SIGKILL of the parent leaves no orphans)."""
+    import time
+
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(parent: int | None = None) -> None:
+    import signal
+    import threading
+
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.setdefault("LIVEPAPERS_WORKER", "1")
+    # Ctrl-C reaches the whole process group: the parent decides what happens, workers print no tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
     import torch
 
     torch.set_num_threads(1)
@@ -94,19 +111,23 @@ def _map_local(fn: Callable[[T], R], items: list[T], n: int, desc: str, progress
     results: list[Any] = [None] * len(items)
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     show = progress and sys.stderr.isatty() and not os.environ.get("PYTEST_CURRENT_TEST")
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker) as pool:
-        futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
-        bar = tqdm(total=len(items), desc=desc or "tasks", disable=not show, leave=False)
-        try:
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.update(1)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        finally:
-            bar.close()
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),))
+    futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
+    bar = tqdm(total=len(items), desc=desc or "tasks", disable=not show, leave=False)
+    try:
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            bar.update(1)
+    except BaseException:
+        # an error or Ctrl-C: stop now, without waiting for the seeds still running
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            if proc.is_alive():
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown(wait=True)
     return results
 
 
