@@ -219,3 +219,12 @@ def test_tracker_refuses_a_started_momentum_buffer() -> None:
     for kind in tr.kinds:
         err = run_max_relative_error(predict_exact_discrete(tr, kind=kind), tr.empirical(kind), tr.normalizer(kind))
         assert err.max() < 1e-11, kind
+
+
+@pytest.mark.parametrize("kw", [{"lr": float("nan")}, {"lr": float("inf")}, {"lr": 0.1, "momentum": 1.0},
+                                {"lr": 0.1, "momentum": 1.5}, {"lr": 0.1, "momentum": float("nan")},
+                                {"lr": 0.1, "dampening": 1.0}, {"lr": 0.1, "weight_decay": float("nan")}])
+def test_tracked_sgd_refuses_hyperparameters_the_predictions_cannot_use(kw):
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="must be"):
+        TrackedSGD(model.parameters(), **kw)

@@ -304,3 +304,25 @@ def test_bad_inputs() -> None:
         predict_exact_discrete(q0, kind="translation", lr=0.1, weight_decay=0.0, n_steps=-3)
     with pytest.raises(ValueError, match="one shape"):
         run_max_relative_error(np.ones((3, 2)), np.ones((3, 3)))
+
+
+def test_relative_error_is_nan_when_anything_is_nan():
+    # a NaN series, scale or prediction is no measurement: never a perfect 0 (issue 12, item 1)
+    from livepapers.neural_mechanics import run_max_relative_error
+
+    ones, nan = np.ones((3, 2)), np.full((3, 2), np.nan)
+    assert np.isnan(run_max_relative_error(ones, nan)).all()
+    assert np.isnan(run_max_relative_error(nan, ones)).all()
+    assert np.isnan(run_max_relative_error(ones, ones, scale=nan)).all()
+    partly = ones.copy()
+    partly[1, 0] = np.nan
+    out = run_max_relative_error(ones, partly)
+    assert np.isnan(out[0]) and out[1] == 0.0
+
+
+def test_worst_over_models_keeps_a_nan():
+    from livepapers.neural_mechanics.experiment import _max_or_nan, _min_or_nan
+
+    assert np.isnan(_max_or_nan([1.0, float("nan"), 0.5])) and np.isnan(_min_or_nan([1.0, float("nan")]))
+    assert max([1.0, float("nan"), 0.5]) == 1.0  # what Python's max did: the NaN was lost
+    assert _max_or_nan([1.0, 3.0]) == 3.0 and _min_or_nan([1.0, 3.0]) == 1.0

@@ -110,9 +110,19 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile(Config(
         dataset="tiny-imagenet", batch_size=128, sgd_lr=0.1, sgd_models=("vgg16",), momentum_models=("vgg16",),
         full_batch_model="vgg16", epochs=100, bn_eps=1e-5,
-    ), n_seeds=1),
+    ), n_seeds=1, needs="the Tiny ImageNet data set and a GPU (VGG-16, 100 epochs), which are not offline here"),
 }
 
+
+
+def _max_or_nan(values: Any) -> float:
+    """The largest value, NaN if any value is NaN (Python's ``max`` would skip a NaN that is not first)."""
+    return float(np.max(np.asarray(list(values), dtype=np.float64)))
+
+
+def _min_or_nan(values: Any) -> float:
+    """The smallest value, NaN if any value is NaN."""
+    return float(np.min(np.asarray(list(values), dtype=np.float64)))
 
 def _check_config(cfg: Config) -> None:
     if cfg.dataset != "digits":
@@ -274,7 +284,7 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
         for model_name, v in per_model.items():
             m[f"{key}_{model_name}"] = v
         if per_model:
-            m[key] = max(per_model.values()) if worst == "max" else min(per_model.values())
+            m[key] = _max_or_nan(per_model.values()) if worst == "max" else _min_or_nan(per_model.values())
 
     # ---------------- R1, R2: SGD without momentum ----------------
     c1_rng = np.random.default_rng([ctx.seed, 77])
@@ -350,11 +360,11 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
     # C1: geometry at random points of R1
     for kind in KIND_ORDER:
         if f"grad_{kind}" in c1_all:
-            m[f"c1_grad_violation_{kind}"] = float(max(c1_all[f"grad_{kind}"]))
-            m[f"c1_hvp_violation_{kind}"] = float(max(c1_all[f"hvp_{kind}"]))
+            m[f"c1_grad_violation_{kind}"] = _max_or_nan(c1_all[f"grad_{kind}"])
+            m[f"c1_hvp_violation_{kind}"] = _max_or_nan(c1_all[f"hvp_{kind}"])
     if c1_all:
-        m["c1_max_grad_violation"] = max(v for k, v in m.items() if k.startswith("c1_grad_violation_"))
-        m["c1_max_hvp_violation"] = max(v for k, v in m.items() if k.startswith("c1_hvp_violation_"))
+        m["c1_max_grad_violation"] = _max_or_nan(v for k, v in m.items() if k.startswith("c1_grad_violation_"))
+        m["c1_max_hvp_violation"] = _max_or_nan(v for k, v in m.items() if k.startswith("c1_hvp_violation_"))
         m["c1_n_points"] = float(len(c1_steps) * len(cfg.sgd_models))
 
     # ---------------- R1h: R1 at lr / 2 to the same time (C4: the break scales with eta) ----------------
@@ -376,8 +386,8 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
             for model_name, v in eta_ratio[kind].items():
                 m[f"c4_gf_eta_ratio_R1_{kind}_{model_name}"] = v
             # two-sided band: judge both extremes over models
-            m[f"c4_gf_eta_ratio_R1_{kind}_min"] = min(eta_ratio[kind].values())
-            m[f"c4_gf_eta_ratio_R1_{kind}_max"] = max(eta_ratio[kind].values())
+            m[f"c4_gf_eta_ratio_R1_{kind}_min"] = _min_or_nan(eta_ratio[kind].values())
+            m[f"c4_gf_eta_ratio_R1_{kind}_max"] = _max_or_nan(eta_ratio[kind].values())
     m["c4_half_lr_time"] = m_half * cfg.sgd_lr
     _eta_figure(ctx, cfg, curves)
     m["time_R1h_s"] = time.perf_counter() - t_wall
@@ -461,7 +471,7 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
         else:
             m[f"c2_slope_{kind}"] = math.nan
     if drift["translation"]:
-        m["c2_translation_drift"] = float(max(drift["translation"]))
+        m["c2_translation_drift"] = _max_or_nan(drift["translation"])
     _drift_figure(ctx, cfg.gf_lrs, drift)
     m["time_R6_s"] = time.perf_counter() - t_wall
     m["cpu_R6_s"] = time.process_time() - t_cpu

@@ -17,6 +17,7 @@ l the kept axis (channel), g groups.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -78,6 +79,14 @@ class TrackedSGD(torch.optim.SGD):
             raise ValueError("nesterov=True is not supported: the predictions assume heavy-ball momentum")
         if maximize:
             raise ValueError("maximize=True is not supported: the predictions assume loss minimization")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {lr}")
+        if not 0 <= momentum < 1:  # the oscillator of the predictions needs β < 1 (and NaN fails here)
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if not 0 <= dampening < 1:
+            raise ValueError(f"dampening must be in [0, 1), got {dampening}")
+        if not (math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
         super().__init__(
             params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, foreach=foreach
         )

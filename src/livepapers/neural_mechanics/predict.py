@@ -59,10 +59,10 @@ def _check_kind(kind: Any) -> str:
 
 
 def _check_hyper(lr: Any, weight_decay: Any, momentum: Any = 0.0, dampening: Any = 0.0) -> None:
-    if lr is None or not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if weight_decay is None or not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if lr is None or not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    if weight_decay is None or not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     if not 0 <= dampening < 1:
@@ -540,6 +540,8 @@ def run_max_relative_error(pred: Any, emp: Any, scale: Any = None) -> np.ndarray
     if pred.shape != emp.shape or pred.ndim != 2:
         raise ValueError(f"pred and emp must be (T, g) arrays of one shape, got {pred.shape} and {emp.shape}")
     ref = np.abs(emp if scale is None else np.asarray(scale, dtype=np.float64)).max(axis=0)
-    err = np.abs(pred - emp).max(axis=0)
+    err = np.abs(pred - emp).max(axis=0)  # max propagates NaN
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ref > 0, err / np.where(ref > 0, ref, 1.0), np.where(err > 0, np.inf, 0.0))
+        out = np.where(ref > 0, err / np.where(ref > 0, ref, 1.0), np.where(err > 0, np.inf, 0.0))
+    # a NaN anywhere in a group's series, prediction or scale is no measurement: NaN, never a perfect 0
+    return np.where(np.isnan(ref) | np.isnan(err), np.nan, out)
