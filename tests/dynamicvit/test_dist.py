@@ -10,7 +10,7 @@ batches; rank 0 saves the results, which must equal a single-process run to <= 1
   gradient is 0: softmax is shift-invariant) into updates of ~lr * noise / eps ~ 1e-6 in either run.
 
 Negative controls (float64, dynamic variant) show the comparison can fail: without the Gumbel row
-alignment (``_GumbelRows``) or without the token-loss weighting (``_ShardedDistillLoss``).
+alignment (``GumbelRows``) or without the token-loss weighting (``ShardedDistillLoss``).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], prefix: str
 
 
 class _NoAlignment:
-    """Stand-in for ``_GumbelRows``: every rank draws its own (b, N, 2) noise."""
+    """Stand-in for ``GumbelRows``: every rank draws its own (b, N, 2) noise."""
 
     def __init__(self, *args, **kwargs) -> None:
         pass
@@ -97,12 +97,12 @@ def _worker(out: Path) -> None:
     got = {"f32": run_loops(torch.float32), "f64": run_loops(torch.float64)}
     flat = torch.cat([v.double().reshape(-1) for r in got.values() for v in r.values()])
     got["spread"] = {"max": (flat - dist.all_reduce_mean(flat)).abs().max()}  # 0 when the ranks agree
-    gumbel_rows, sharded_loss = E._GumbelRows, E._ShardedDistillLoss
-    E._GumbelRows = _NoAlignment
+    gumbel_rows, sharded_loss = E.GumbelRows, E.ShardedDistillLoss
+    E.GumbelRows = _NoAlignment
     got["no_gumbel_rows"] = run_loops(torch.float64, ("dynamic",))
-    E._GumbelRows, E._ShardedDistillLoss = gumbel_rows, E.DistillDiffPruningLoss
+    E.GumbelRows, E.ShardedDistillLoss = gumbel_rows, E.DistillDiffPruningLoss
     got["no_token_weighting"] = run_loops(torch.float64, ("dynamic",))
-    E._ShardedDistillLoss = sharded_loss
+    E.ShardedDistillLoss = sharded_loss
     if dist.is_main():
         torch.save(got, out / "ranks.pt")
     dist.cleanup()

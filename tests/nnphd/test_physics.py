@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from livepapers.core.stats import fit_loglog_slope
 from livepapers.nnphd import (
     DampedDoublePendulum,
     DampedOscillator2D,
@@ -45,7 +46,7 @@ def test_rk4_is_fourth_order():
         n = round(2.0 / dt)
         s = rk4_rollout(lambda q, v, t: -q, q0, v0, dt=dt, n_steps=n)
         errs.append(abs(float(s[-1, 0, 0]) - math.cos(2.0)))
-    slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    slope = fit_loglog_slope(dts, errs)
     assert 3.7 < slope < 4.3
 
 

@@ -6,7 +6,58 @@ Accuracies are in percent (points); recall is a fraction. Thresholds: /work/shar
 
 from __future__ import annotations
 
-from livepapers.core.claims import AllOf, Band, Claim, Order, Ratio
+from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio
+
+from .experiment import (
+    FLOPS_TABLE_RHOS,
+    VARIANTS,
+    ModelConfig,
+    flops_metric,
+    keep_frac_metric,
+    variant_metric,
+)
+
+_VARIANT = {"dynamic": "DynamicViT (learned selection)", "random_keep": "random-keep baseline",
+            "fixed_centre": "fixed-centre baseline"}
+_STAGES = len(ModelConfig().pruning_loc)  # every profile prunes at 3 stages
+
+METRICS: dict[str, Metric] = {
+    # cost (C1, C2): measured in every seed's process
+    "flops_dense_g": Metric("DeiT-S multiply-adds per image, dense (analytic)", "GFLOPs"),
+    **{flops_metric(r): Metric(f"DeiT-S multiply-adds per image at keep ratio {r} over 3 stages (analytic, "
+                               "predictors included)", "GFLOPs") for r in FLOPS_TABLE_RHOS},
+    "flops_reduction": Metric("DeiT-S FLOP reduction at rho = 0.7: 1 − pruned / dense", "", True),
+    "flops_bench_dense_g": Metric("benchmark model multiply-adds per image, dense (analytic)", "GFLOPs"),
+    "flops_bench_pruned_g": Metric("benchmark model multiply-adds per image at rho (analytic)", "GFLOPs"),
+    "flops_traced_dense_g": Metric("benchmark model multiply-adds, dense (torch flop counter)", "GFLOPs"),
+    "flops_traced_pruned_g": Metric("benchmark model multiply-adds at rho (torch flop counter)", "GFLOPs"),
+    "flops_traced_rel_diff": Metric("largest relative gap between traced and analytic counts", "", False),
+    "flops_ratio_bench": Metric("benchmark model FLOP ratio dense / pruned (analytic)"),
+    "throughput_dense_ips": Metric("CPU inference throughput of the dense benchmark model", "img/s", True,
+                                   machine=True),
+    "throughput_rho07_ips": Metric("CPU inference throughput of the pruned benchmark model (rho)", "img/s", True,
+                                   machine=True),
+    "throughput_ratio_cpu": Metric("CPU throughput pruned / dense (same process, one after the other)", "", True,
+                                   machine=True),
+    # training (C3-C5): the step counts come from the per-seed budget calibration (CPU time) when it is on
+    "steps_teacher": Metric("teacher training steps run (after the budget rule)", "", None, machine=True),
+    "steps_finetune": Metric("fine-tuning steps run per variant (after the budget rule)", "", None, machine=True),
+    "acc_teacher": Metric("test accuracy of the dense teacher", "%", True),
+    **{variant_metric("acc", v): Metric(f"test accuracy of the {_VARIANT[v]} at rho", "%", True)
+       for v in VARIANTS},
+    **{variant_metric("recall", v): Metric(f"share of object patches the {_VARIANT[v]} keeps after the last "
+                                           "stage", "", True) for v in VARIANTS},
+    **{variant_metric("final_loss", v): Metric(f"training loss of the {_VARIANT[v]} at its last step")
+       for v in VARIANTS},
+    **{keep_frac_metric(s): Metric(f"DynamicViT's kept fraction after stage {s} (mean of the last training "
+                                   f"steps; target rho^{s})") for s in range(1, _STAGES + 1)},
+    "ratio_loss_final": Metric("DynamicViT's keep-ratio loss over the last training steps", "", False),
+    "acc_static_best": Metric("test accuracy of the better static baseline", "%", True),
+    "acc_drop_pts": Metric("accuracy drop of DynamicViT against its dense teacher", "points", False),
+    "dyn_minus_static_pts": Metric("DynamicViT accuracy minus the better static baseline", "points", True),
+    "recall_ratio_dyn_random": Metric("object-patch recall of DynamicViT / random-keep", "", True),
+    "cpu_seconds": Metric("CPU time of the whole run", "s", None, machine=True),
+}
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(

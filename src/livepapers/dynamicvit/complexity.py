@@ -1,13 +1,13 @@
-"""Analytic and traced cost of DynamicViT (multiply-accumulates, the paper's and fvcore's "FLOPs").
+r"""Analytic and traced cost of DynamicViT (multiply-accumulates, the paper's and fvcore's "FLOPs").
 
-Per block with n tokens (cls included), C channels::
+Per block with $n$ tokens (cls included) and $C$ channels:
 
-    12 n C^2          qkv 3 n C^2, proj n C^2, MLP 8 n C^2
-    + 2 n^2 C         Q K^T and A V
+$$12 n C^2 + 2 n^2 C \qquad (\text{qkv } 3 n C^2,\ \text{proj } n C^2,\ \text{MLP } 8 n C^2;\ Q K^\top
+\text{ and } A V: 2 n^2 C).$$
 
-Patch embedding ``N (in_chans p^2) C``; predictor on n' spatial tokens ``n' (C^2 + C C/2 + C/2 C/4 + 2 C/4)``;
-head ``C classes``. LayerNorm is excluded by default (fvcore adds ``5 n C`` per LayerNorm).
-DeiT-S: 4.599 G dense, 2.981 G at rho = 0.7 (token counts 197 / 138 / 97 / 68 per 3-block group).
+Patch embedding $N (c_{in} p^2) C$; predictor on $n'$ spatial tokens $n' (C^2 + C \cdot C/2 + C/2 \cdot C/4 +
+2 \cdot C/4)$; head $C \cdot$ classes. LayerNorm is excluded by default (fvcore adds $5 n C$ per LayerNorm).
+DeiT-S: 4.599 G dense, 2.981 G at $\rho = 0.7$ (token counts 197 / 138 / 97 / 68 per 3-block group).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .modules import _ViTBase, kept_counts, make_token_ratio
 
-__all__ = ["count_flops", "count_flops_traced"]
+__all__ = ["DEIT_S", "count_flops", "count_flops_traced"]
 
+DEIT_S = dict(embed_dim=384, depth=12, num_heads=6, pruning_loc=(3, 6, 9))  # the paper's DeiT-S (C1's FLOPs)
 _DEFAULTS = dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768, depth=12,
                  mlp_ratio=4.0, pruning_loc=(3, 6, 9))
 

@@ -19,7 +19,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-__all__ = ["ClutteredDigits", "ClutteredShapes", "DigitBatch", "draw_shape", "object_patches"]
+__all__ = ["ClutteredDigits", "ClutteredShapes", "DigitBatch", "draw_shape", "make_datasets", "object_patches"]
 
 SHAPES = ("filled circle", "ring", "filled square", "empty square", "filled triangle", "empty triangle",
           "plus", "x-cross", "filled diamond", "empty diamond")
@@ -159,3 +159,12 @@ class ClutteredShapes(ClutteredDigits):
         self.digits = torch.stack(bank)  # padded to 16x16 so the canvas code is shared
         self.targets = torch.tensor(labels, dtype=torch.int64)
         self.source_index = torch.arange(len(labels))
+
+
+def make_datasets(task: str) -> tuple[ClutteredDigits, ClutteredDigits]:
+    """(train, test) generators of the cluttered task: ``"digits"`` or ``"shapes"``."""
+    if task == "digits":
+        return ClutteredDigits(split="train"), ClutteredDigits(split="test")
+    if task == "shapes":
+        return ClutteredShapes(split="train"), ClutteredShapes(split="test")
+    raise ValueError(f"task must be 'digits' or 'shapes', got {task!r}")

@@ -19,10 +19,8 @@ fine-tuning steps (floor 150), then the teacher steps (floor 300). The steps use
 
 from __future__ import annotations
 
-import functools
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -33,18 +31,37 @@ from torch import nn
 from livepapers.core import dist
 from livepapers.core.config import Profile
 from livepapers.core.runs import RunContext
+from livepapers.core.train import cosine, set_lr
 
-from .complexity import count_flops, count_flops_traced
-from .data import ClutteredDigits, ClutteredShapes, DigitBatch, object_patches
+from . import figures
+from .complexity import DEIT_S, count_flops, count_flops_traced
+from .data import ClutteredDigits, DigitBatch, make_datasets, object_patches
 from .modules import (
     DistillDiffPruningLoss,
     VisionTransformerDiffPruning,
     VisionTransformerTeacher,
     make_token_ratio,
 )
+from .sharding import GumbelRows, ShardedDistillLoss
 from .throughput import measure_throughput
 
 VARIANTS = ("dynamic", "random_keep", "fixed_centre")
+FLOPS_TABLE_RHOS = (0.5, 0.7, 0.8, 0.9)  # keep ratios of the DeiT-S FLOP metrics (C1)
+
+
+def flops_metric(rho: float) -> str:
+    """The metric of DeiT-S GFLOPs at keep ratio ``rho``: ``flops_rho07_g`` for 0.7."""
+    return f"flops_rho{round(10 * rho):02d}_g"
+
+
+def variant_metric(stat: str, variant: str) -> str:
+    """``stat`` ("acc", "recall", "final_loss") of fine-tune ``variant`` (one of ``VARIANTS``)."""
+    return f"{stat}_{variant}"
+
+
+def keep_frac_metric(stage: int) -> str:
+    """Mean kept fraction after pruning stage ``stage`` (1-based) of DynamicViT's last training steps."""
+    return f"keep_frac_stage{stage}"
 
 
 @dataclass(frozen=True)
@@ -153,12 +170,11 @@ def _bench_kwargs(b: BenchConfig) -> dict:
 def measure_cost(cfg: Config, ctx: RunContext) -> dict[str, float]:
     """FLOPs (analytic DeiT-S + traced on the bench model) and CPU throughput, dense vs rho."""
     out: dict[str, float] = {}
-    deit_s = dict(embed_dim=384, depth=12, num_heads=6, pruning_loc=(3, 6, 9))
-    dense = count_flops(deit_s, None)
+    dense = count_flops(DEIT_S, None)
     out["flops_dense_g"] = dense / 1e9
-    for r in (0.5, 0.7, 0.8, 0.9):
-        out[f"flops_rho{round(10 * r):02d}_g"] = count_flops(deit_s, r) / 1e9
-    out["flops_reduction"] = 1.0 - out["flops_rho07_g"] / out["flops_dense_g"]
+    for r in FLOPS_TABLE_RHOS:
+        out[flops_metric(r)] = count_flops(DEIT_S, r) / 1e9
+    out["flops_reduction"] = 1.0 - out[flops_metric(0.7)] / out["flops_dense_g"]
 
     kw = _bench_kwargs(cfg.bench)
     torch.manual_seed(1000 + ctx.seed)
@@ -193,20 +209,6 @@ def measure_cost(cfg: Config, ctx: RunContext) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------
 
 
-def make_datasets(task: str) -> tuple[ClutteredDigits, ClutteredDigits]:
-    """(train, test) generators of the cluttered task."""
-    if task == "digits":
-        return ClutteredDigits(split="train"), ClutteredDigits(split="test")
-    if task == "shapes":
-        return ClutteredShapes(split="train"), ClutteredShapes(split="test")
-    raise ValueError(f"task must be 'digits' or 'shapes', got {task!r}")
-
-
-def _cosine(step: int, total: int, base: float, floor: float) -> float:
-    """min_lr + 1/2 (1 + cos(pi t / T)) (base - min_lr), per step."""
-    return floor + 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1))) * (base - floor)
-
-
 def _model_kwargs(m: ModelConfig) -> dict:
     d = asdict(m)
     d.pop("pruning_loc")
@@ -235,9 +237,7 @@ def train_teacher(cfg: Config, steps: int, ctx: RunContext | None,
     g = torch.Generator().manual_seed(cfg.teacher_seed)
     it = range(steps) if ctx is None else ctx.progress(range(steps), total=steps, desc="teacher")
     for step in it:
-        lr = _cosine(step, steps, cfg.teacher_lr, 0.0)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        set_lr(opt, cosine(step, steps, peak=cfg.teacher_lr))
         batch = train_set.sample(cfg.teacher_batch, g)  # the global batch: the same on every rank
         images, labels = dist.shard(batch.images), dist.shard(batch.labels)  # this rank's rows (all, alone)
         loss = F.cross_entropy(model(images)[0], labels, label_smoothing=cfg.label_smoothing)
@@ -265,8 +265,8 @@ def centre_scores(num_patches: int) -> torch.Tensor:
     side = math.isqrt(num_patches)
     yy, xx = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
     c = (side - 1) / 2
-    dist = ((yy - c) ** 2 + (xx - c) ** 2).flatten().float().sqrt()
-    return -dist - 1e-4 * torch.arange(num_patches) / num_patches
+    radius = ((yy - c) ** 2 + (xx - c) ** 2).flatten().float().sqrt()
+    return -radius - 1e-4 * torch.arange(num_patches) / num_patches
 
 
 def _selection_scores(variant: str, b: int, n: int, g: torch.Generator) -> torch.Tensor | None:
@@ -277,80 +277,6 @@ def _selection_scores(variant: str, b: int, n: int, g: torch.Generator) -> torch
     if variant == "fixed_centre":
         return centre_scores(n).expand(b, -1)
     raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
-
-
-class _ShardedDistillLoss(DistillDiffPruningLoss):
-    """``DistillDiffPruningLoss`` on one rank's shard, weighted so that the mean over ranks is the global loss.
-
-    The classification, KL and ratio terms are means over samples: the mean of equal shards' means is the
-    global mean. The token-distillation term is a mean over the tokens kept in the WHOLE batch, and the
-    shards keep different numbers of tokens: rank r's term is scaled by ``W k_r / K`` (``k_r`` tokens kept
-    here, ``K`` in all ranks), so ``1/W sum_r W k_r / K * S_r / (k_r c) = sum_r S_r / (K c)``.
-    """
-
-    def token_loss(self, student_tokens: torch.Tensor, teacher_tokens: torch.Tensor,
-                   final_decision: torch.Tensor) -> torch.Tensor:
-        local = super().token_loss(student_tokens, teacher_tokens, final_decision)
-        kept = (final_decision.detach() > 0.5).sum().to(torch.float64)
-        total = dist.all_reduce_sum(kept)
-        if float(total) == 0.0:
-            return local
-        return local * (dist.world_size() * kept / total).to(local.dtype)
-
-
-@functools.cache
-def _draws_concatenate(dtype: torch.dtype) -> bool:
-    """Whether the CPU generator fills tensors value by value (n then m draws = n + m draws)."""
-    g = torch.Generator().manual_seed(0)
-    whole = torch.empty(70_000, dtype=dtype).exponential_(generator=g)
-    g = torch.Generator().manual_seed(0)
-    parts = [torch.empty(n, dtype=dtype).exponential_(generator=g) for n in (30_000, 40_000)]
-    return torch.equal(whole, torch.cat(parts))
-
-
-class _GumbelRows:
-    """Under ``torchrun``: make this rank's Gumbel noise the rows of the single-process draw.
-
-    Alone, stage s draws its noise as one (B, N, 2) tensor from ``g`` (``gumbel_softmax_hard``). Rank r
-    of W computes on rows ``[r b, (r + 1) b)`` (b = B / W) and draws (b, N, 2). Forward pre-hooks on the
-    prediction modules advance ``g`` past the ``r b N 2`` values before this rank's rows (and the ``(W -
-    1 - r) b N 2`` after the previous stage's rows); :meth:`finish` skips the rest after the forward. With
-    a generator that fills tensors value by value (checked once) every rank draws exactly its rows.
-    """
-
-    def __init__(self, model: VisionTransformerDiffPruning, g: torch.Generator) -> None:
-        self.model, self.g = model, g
-        self.rank, self.world = dist.rank(), dist.world_size()
-        self.pending: tuple[int, torch.Tensor] | None = None
-        self.handles = [m.register_forward_pre_hook(self._before_stage) for m in model.score_predictor]
-        if not _draws_concatenate(next(model.parameters()).dtype):
-            warnings.warn("this torch build's generator does not fill tensors value by value: each rank's "
-                          "Gumbel noise differs from the single-process rows (still independent noise)",
-                          stacklevel=2)
-
-    def _skip(self, n: int, like: torch.Tensor) -> None:
-        if n > 0:
-            torch.empty(n, dtype=like.dtype, device=like.device).exponential_(generator=self.g)
-
-    def _before_stage(self, module: nn.Module, args: tuple) -> None:
-        if not self.model.training:
-            return
-        x = args[0]  # (b, N, c) spatial tokens; the stage's noise is (b, N, 2)
-        n = x.shape[0] * x.shape[1] * 2
-        self.finish()
-        self._skip(self.rank * n, x)
-        self.pending = ((self.world - 1 - self.rank) * n, x)
-
-    def finish(self) -> None:
-        """Skip the rows of the later ranks after the last stage's draw (call after each forward)."""
-        if self.pending is not None:
-            n, like = self.pending
-            self.pending = None
-            self._skip(n, like)
-
-    def close(self) -> None:
-        for h in self.handles:
-            h.remove()
 
 
 @dataclass
@@ -376,7 +302,7 @@ def finetune(cfg: Config, variant: str, teacher: VisionTransformerTeacher, steps
     for grp in _decay_groups(backbone, cfg.weight_decay):
         groups.append({**grp, "role": "backbone"})
     opt = torch.optim.AdamW(groups, lr=cfg.predictor_lr)
-    criterion = (_ShardedDistillLoss if dist.is_distributed() else DistillDiffPruningLoss)(
+    criterion = (ShardedDistillLoss if dist.is_distributed() else DistillDiffPruningLoss)(
         teacher, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
         ratio_weight=cfg.ratio_weight if variant == "dynamic" else 0.0,
         distill_weight=cfg.distill_weight, keep_ratio=ratios,
@@ -388,15 +314,14 @@ def finetune(cfg: Config, variant: str, teacher: VisionTransformerTeacher, steps
     ratio_parts: list[float] = []
     loss_value = float("nan")
     # under torchrun every rank draws the same global batch and noise and computes on its rows; the
-    # Gumbel noise drawn inside the model is aligned to those rows by _GumbelRows (alone: nothing changes)
-    rows = _GumbelRows(student, g_noise) if dist.is_distributed() and variant == "dynamic" else None
+    # Gumbel noise drawn inside the model is aligned to those rows by GumbelRows (alone: nothing changes)
+    rows = GumbelRows(student, g_noise) if dist.is_distributed() and variant == "dynamic" else None
     it = range(steps) if ctx is None else ctx.progress(range(steps), total=steps, desc=f"fine-tune {variant}")
     try:
         for step in it:
-            lr_pred = _cosine(step, steps, cfg.predictor_lr, cfg.min_lr)
+            lr_pred = cosine(step, steps, peak=cfg.predictor_lr, floor=cfg.min_lr)
             lr_back = 0.0 if step < freeze_until else min(cfg.backbone_lr, lr_pred)
-            for group in opt.param_groups:
-                group["lr"] = lr_pred if group["role"] == "predictor" else lr_back
+            set_lr(opt, [lr_pred if g["role"] == "predictor" else lr_back for g in opt.param_groups])
             batch = train_set.sample(cfg.finetune_batch, g_data)
             scores = _selection_scores(variant, batch.images.shape[0], student.num_patches, g_noise)
             images, labels = dist.shard(batch.images), dist.shard(batch.labels)
@@ -496,95 +421,6 @@ def evaluate_pruned(model: VisionTransformerDiffPruning, variant: str, test: Dig
 
 
 # ------------------------------------------------------------------------------------------------
-# figures
-# ------------------------------------------------------------------------------------------------
-
-
-def _fig_kept_tokens(ctx: RunContext, test: DigitBatch, kept: list[torch.Tensor], n: int, patch: int,
-                     n_patches: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    side = math.isqrt(n_patches)
-    stages = len(kept)
-    fig, axes = plt.subplots(n, stages + 1, figsize=(1.9 * (stages + 1), 1.9 * n), squeeze=False)
-    obj = object_patches(test.ink, patch_size=patch)
-    for r in range(n):
-        img = test.images[r, 0].numpy()
-        axes[r][0].imshow(img, cmap="gray")
-        axes[r][0].set_title(f"label {int(test.labels[r])}" if r == 0 else "", fontsize=8)
-        for s in range(stages):
-            mask = torch.zeros(n_patches, dtype=torch.bool)
-            mask[kept[s][r]] = True
-            m = mask.reshape(side, side).repeat_interleave(patch, 0).repeat_interleave(patch, 1).numpy()
-            shown = np.where(m, img, img.min())
-            ax = axes[r][s + 1]
-            ax.imshow(shown, cmap="gray")
-            om = obj[r].reshape(side, side).repeat_interleave(patch, 0).repeat_interleave(patch, 1).numpy()
-            ax.contour(om, levels=[0.5], colors="tab:red", linewidths=0.8)
-            if r == 0:
-                ax.set_title(f"stage {s + 1}: {kept[s].shape[1]} kept", fontsize=8)
-        for ax in axes[r]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    ctx.savefig(fig, "kept_tokens", caption="Tokens kept by DynamicViT after each stage on test canvases "
-                "(dropped patches blacked out; red outline: object patches used for recall).")
-
-
-def _fig_cost(ctx: RunContext, cfg: Config, cost: dict[str, float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    deit_s = dict(embed_dim=384, depth=12, num_heads=6, pruning_loc=(3, 6, 9))
-    rhos = sorted(set(cfg.flops_rhos))
-    flops = [count_flops(deit_s, r) / 1e9 for r in rhos]
-    dense = cost["flops_dense_g"]
-    paper = {0.7: 2.9, 0.8: 3.4, 0.9: 4.0}
-    rows = [{"rho": r, "flops_g": f, "flops_dense_g": dense} for r, f in zip(rhos, flops)]
-    ctx.save_csv("flops_vs_rho", rows)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a1.plot(rhos, flops, "o-", label="analytic (predictors incl.)")
-    a1.axhline(dense, color="k", ls="--", lw=1, label=f"dense {dense:.2f} G")
-    a1.plot(list(paper), list(paper.values()), "s", color="tab:red", label="paper")
-    a1.set_xlabel("keep ratio rho (3 stages)")
-    a1.set_ylabel("DeiT-S GFLOPs (multiply-adds)")
-    a1.legend(fontsize=8)
-    ratio_pred = [dense / f for f in flops]
-    a2.plot(rhos, ratio_pred, "o-", label="FLOP ratio dense / pruned")
-    a2.plot([cfg.rho], [cost["throughput_ratio_cpu"]], "*", ms=12, color="tab:green",
-            label=f"measured CPU throughput ratio (batch {cfg.bench.batch})")
-    a2.axhline(1.54, color="tab:red", ls=":", lw=1, label="paper GPU +54%")
-    a2.set_xlabel("keep ratio rho")
-    a2.set_ylabel("speed-up vs dense")
-    a2.legend(fontsize=8)
-    ctx.savefig(fig, "cost_vs_rho", caption="FLOPs of DeiT-S vs keep ratio (analytic; paper values in red) "
-                "and the measured CPU throughput ratio at rho = 0.7 next to the FLOP ratio.")
-
-
-def _fig_accuracy(ctx: RunContext, rows: list[dict], acc_teacher: float, rho: float, task: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for v in VARIANTS:
-        pts = sorted((r["rho"], r["acc"]) for r in rows if r["variant"] == v)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=v.replace("_", "-"))
-    ax.axhline(acc_teacher, color="k", ls="--", lw=1, label="dense teacher")
-    ax.axvline(rho, color="gray", ls=":", lw=1)
-    ax.set_xlabel(f"inference keep ratio rho (trained at {rho:.2f})")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
-    ctx.savefig(fig, "accuracy_vs_rho", caption=f"Cluttered-{task} test accuracy vs the keep ratio used at "
-                f"inference, for models fine-tuned at rho = {rho:.2f} (dense teacher dashed).")
-
-
-# ------------------------------------------------------------------------------------------------
 # run
 # ------------------------------------------------------------------------------------------------
 
@@ -601,7 +437,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
     metrics: dict[str, float] = {}
     cost = measure_cost(cfg, ctx)
     metrics.update(cost)
-    _fig_cost(ctx, cfg, cost)
+    figures.cost_vs_rho(ctx, cfg, cost)
 
     train_set, test_set = make_datasets(cfg.task)
     test = test_set.sample(cfg.n_test, torch.Generator().manual_seed(cfg.test_seed))
@@ -620,13 +456,13 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
         model = res.model
         acc, recall, kept = evaluate_pruned(model, variant, test, cfg.eval_batch,
                                             torch.Generator().manual_seed(30_000 + ctx.seed))
-        metrics[f"acc_{variant}"] = acc
-        metrics[f"recall_{variant}"] = recall
-        metrics[f"final_loss_{variant}"] = res.last_loss
+        metrics[variant_metric("acc", variant)] = acc
+        metrics[variant_metric("recall", variant)] = recall
+        metrics[variant_metric("final_loss", variant)] = res.last_loss
         if variant == "dynamic":
             kept_dynamic = kept
             for s, f in enumerate(res.keep_frac):
-                metrics[f"keep_frac_stage{s + 1}"] = f
+                metrics[keep_frac_metric(s + 1)] = f
             metrics["ratio_loss_final"] = res.ratio_loss
         ctx.log(f"{variant}: test accuracy {acc:.1f}%, last-stage object recall {recall:.3f}")
         trained = model.token_ratio
@@ -646,9 +482,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
     metrics["recall_ratio_dyn_random"] = metrics["recall_dynamic"] / max(metrics["recall_random_keep"], 1e-12)
 
     ctx.save_csv("accuracy_vs_rho", acc_rows)
-    _fig_accuracy(ctx, acc_rows, metrics["acc_teacher"], cfg.rho, cfg.task)
+    figures.accuracy_vs_rho(ctx, acc_rows, metrics["acc_teacher"], cfg.rho, cfg.task)
     if kept_dynamic:
-        _fig_kept_tokens(ctx, test, [k[: cfg.n_viz] for k in kept_dynamic], cfg.n_viz,
+        figures.kept_tokens(ctx, test, [k[: cfg.n_viz] for k in kept_dynamic], cfg.n_viz,
                          cfg.model.patch_size, (cfg.model.img_size // cfg.model.patch_size) ** 2)
     metrics["cpu_seconds"] = time.process_time() - t_start
     ctx.log(f"done in {metrics['cpu_seconds']:.0f} CPU s")

@@ -1,28 +1,34 @@
-"""DynamicViT: dynamic token sparsification for plain vision transformers.
+r"""DynamicViT: dynamic token sparsification for plain vision transformers.
 
 Rao et al., "DynamicViT: Efficient Vision Transformers with Dynamic Token Sparsification",
 NeurIPS 2021 (arXiv 2106.02034). Conventions follow the official code (raoyongming/DynamicViT).
 
 Before a few transformer blocks (``pruning_loc``, default before blocks 3, 6, 9) a small prediction
 module scores every surviving patch token from its own feature and a mask-weighted mean of all
-surviving tokens (``PredictorLG``). Channel 0 of its log-softmax output is KEEP, channel 1 is DROP.
+surviving tokens (``PredictorLG``, paper Eq. 4-6). Channel 0 of its log-softmax output $\pi$ is KEEP,
+channel 1 is DROP.
 
-Training (fixed shapes, differentiable)::
+Training (fixed shapes, differentiable; straight-through, $\hat D_0 = 1$):
 
-    D_s = GumbelSoftmax_hard(pi_s, tau=1)[..., 0] * D_{s-1}            (straight-through, D_0 = 1)
-    P   = [1 (cls); D_s]                                               (policy used by the next blocks)
-    Attn_ij = exp(A_ij - m_i) G_ij / sum_k exp(A_ik - m_i) G_ik,   G_ij = P_j (i != j),  G_ii = 1
+$$\hat D_s = \text{GumbelSoftmax}_{hard}(\pi_s, \tau = 1)_{:,0} \odot \hat D_{s-1}, \qquad
+P = [1_{cls}; \hat D_s]$$
 
-so kept tokens and cls never read dropped tokens ("attention masking", paper Eq. 9-10).
+($P$ is the policy used by the next blocks) and attention masking (paper Eq. 9-10)
 
-Inference (real pruning): keep the ``K_s = int(N * token_ratio[s])`` highest keep-scores among the
-surviving tokens (``N`` = the ORIGINAL number of patches) and gather them; later blocks run on the
+$$A_{ij} = \frac{\exp(a_{ij} - m_i) G_{ij}}{\sum_k \exp(a_{ik} - m_i) G_{ik}}, \qquad G_{ij} = P_j \ (i \ne j),
+\quad G_{ii} = 1,$$
+
+so kept tokens and cls never read dropped tokens.
+
+Inference (real pruning): keep the $K_s = \lfloor N \rho_s \rfloor$ highest keep-scores among the
+surviving tokens ($N$ = the ORIGINAL number of patches) and gather them; later blocks run on the
 shorter sequence.
 
-Objective (paper Eq. 11-15, weights of the DeiT recipe)::
+Objective (paper Eq. 11-15, weights of the DeiT recipe):
 
-    L = L_cls + 0.5 KL(p_teacher || p_student) + 0.5 L_distill + 2 L_ratio
-    L_ratio = 1/S sum_s mean_b (rho_s - mean_i D_{s,b,i})^2,   rho_s = rho^s (cumulative)
+$$\mathcal L = \mathcal L_{cls} + 0.5\, \mathrm{KL}(p_{teacher} \,\|\, p_{student}) + 0.5\, \mathcal L_{distill}
++ 2\, \mathcal L_{ratio}, \qquad \mathcal L_{ratio} = \frac1S \sum_s \frac1B \sum_b \Big(\rho_s - \frac1N
+\sum_i \hat D_{s,b,i}\Big)^2, \quad \rho_s = \rho^s \text{ (cumulative)}.$$
 
 Shape legend (einops letters): b batch, n tokens incl. cls, m spatial tokens (n - 1), c channels,
 h heads, d head dim (c / h), k kept tokens, s stages, t three (q, k, v).
@@ -62,7 +68,7 @@ __all__ = [
 
 
 def make_token_ratio(rho: float, stages: int = 3) -> tuple[float, ...]:
-    """Cumulative keep ratios ``(rho, rho**2, ..., rho**stages)`` w.r.t. the original token count.
+    r"""Cumulative keep ratios $(\rho, \rho^2, \dots, \rho^S)$ (``S = stages``) w.r.t. the original token count.
 
     ``make_token_ratio(0.7)`` -> ``(0.7, 0.49, 0.343)`` (up to float rounding).
     """
@@ -74,7 +80,8 @@ def make_token_ratio(rho: float, stages: int = 3) -> tuple[float, ...]:
 
 
 def kept_counts(num_patches: int, token_ratio: Sequence[float]) -> tuple[int, ...]:
-    """Tokens kept after each stage at inference: ``K_s = int(N * token_ratio[s])`` with N the ORIGINAL count.
+    r"""Tokens kept after each stage at inference: $K_s = \lfloor N \rho_s \rfloor$ (``token_ratio[s]``) with $N$
+    the ORIGINAL count.
 
     N = 196, rho = 0.7 -> (137, 96, 67); N = 64, rho = 0.7 -> (44, 31, 21).
     """
@@ -100,10 +107,11 @@ def batch_index_select(x: Tensor, idx: Tensor) -> Tensor:
 
 
 def gumbel_softmax_hard(logits: Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-    """Hard Gumbel-softmax with straight-through gradients (same maths as ``F.gumbel_softmax(hard=True)``).
+    r"""Hard Gumbel-softmax with straight-through gradients (same maths as ``F.gumbel_softmax(hard=True)``).
 
-    ``y = onehot(argmax(logits + g)) - sg(y_soft) + y_soft``, ``y_soft = softmax((logits + g) / tau)``,
-    ``g = -log(Exponential(1))``. Takes an optional generator so paired runs share the noise.
+    $y = \mathrm{onehot}(\arg\max(\ell + g)) - \mathrm{sg}(y_{soft}) + y_{soft}$,
+    $y_{soft} = \mathrm{softmax}((\ell + g) / \tau)$, $g = -\log e$, $e \sim \mathrm{Exp}(1)$ ($\ell$ = ``logits``).
+    Takes an optional generator so paired runs share the noise.
 
     Args:
         logits: (..., classes) unnormalised log-probabilities.
@@ -119,18 +127,18 @@ def gumbel_softmax_hard(logits: Tensor, tau: float = 1.0, generator: torch.Gener
 
 
 def masked_softmax(attn_logits: Tensor, policy: Tensor, eps: float = 1e-6) -> Tensor:
-    """Attention-masking softmax (paper Eq. 9-10, official ``softmax_with_policy``).
+    r"""Attention-masking softmax (paper Eq. 9-10, official ``softmax_with_policy``).
 
-    ``G_ij = P_j`` for ``i != j`` and ``G_ii = 1`` (a token always sees itself; queries are never
-    masked). With ``E_ij = exp(A_ij - m_i) G_ij`` the output is the official guarded form
-    ``(E_ij + eps / n) / (sum_k E_ik + eps)``, computed in (at least) float32.
+    $G_{ij} = P_j$ for $i \ne j$ and $G_{ii} = 1$ (a token always sees itself; queries are never
+    masked). With $E_{ij} = \exp(a_{ij} - m_i) G_{ij}$ the output is the official guarded form
+    $(E_{ij} + \epsilon / n) / (\sum_k E_{ik} + \epsilon)$, computed in (at least) float32.
 
     Deviation (numerics only): the official code subtracts the max over ALL keys, which underflows
     every kept term when a dropped key has a much larger logit (then the eps terms dominate). Here
-    ``m_i`` is the max over the keys with ``G_ij = 1``; the two agree up to the eps term (~1e-6).
+    $m_i$ is the max over the keys with $G_{ij} = 1$; the two agree up to the eps term (~1e-6).
 
     Args:
-        attn_logits: (b, h, n, n) logits ``A = Q K^T * scale``.
+        attn_logits: (b, h, n, n) logits $a = Q K^\top \cdot$ ``scale``.
         policy: (b, n, 1) or (b, n), 1 = keep, 0 = drop (cls at index 0 should be 1).
         eps: the official guard, 1e-6.
     Returns:
@@ -234,7 +242,8 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: ``x = x + Attn(LN(x)); x = x + MLP(LN(x))`` (LN eps 1e-6)."""
+    r"""Pre-norm transformer block: $x \leftarrow x + \mathrm{Attn}(\mathrm{LN}(x))$,
+    $x \leftarrow x + \mathrm{MLP}(\mathrm{LN}(x))$ (LN eps 1e-6)."""
 
     def __init__(
         self,
@@ -259,11 +268,12 @@ class Block(nn.Module):
 
 
 class PredictorLG(nn.Module):
-    """Prediction module with local and global features (official ``PredictorLG``, paper Eq. 4-6).
+    r"""Prediction module with local and global features (official ``PredictorLG``, paper Eq. 4-6).
 
-    ``z = GELU(Linear(LN(x)))``; ``z_local = z[..., :c/2]``;
-    ``z_global = sum_i D_i z_i[..., c/2:] / sum_i D_i`` (mask-weighted mean over surviving tokens);
-    ``pi = LogSoftmax(MLP([z_local, z_global]))`` with MLP ``c -> c/2 -> c/4 -> 2`` (GELUs between).
+    $z = \mathrm{GELU}(\mathrm{Linear}(\mathrm{LN}(x)))$; $z^{local} = z_{:, :c/2}$;
+    $z^{global} = \sum_i \hat D_i z_{i, c/2:} / \sum_i \hat D_i$ (mask-weighted mean over surviving tokens);
+    $\pi = \mathrm{LogSoftmax}(\mathrm{MLP}([z^{local}, z^{global}]))$ with MLP $c \to c/2 \to c/4 \to 2$
+    (GELUs between).
     ``pi[..., 0]`` = log p(keep), ``pi[..., 1]`` = log p(drop).
     """
 
@@ -549,12 +559,13 @@ class VisionTransformerDiffPruning(_ViTBase):
 
 
 class DistillDiffPruningLoss(nn.Module):
-    """DynamicViT objective (official ``DistillDiffPruningLoss``).
+    r"""DynamicViT objective (official ``DistillDiffPruningLoss``, paper Eq. 11-15).
 
-    ``L = clf_weight * L_cls + ratio_weight * L_ratio + distill_weight * (L_KL + L_distill)``, with
-    ``L_ratio = 1/S sum_s mean_b (keep_ratio[s] - mean_i D_{s,b,i})^2``,
-    ``L_KL = KL(p_teacher || p_student)`` (batchmean), and ``L_distill`` the MSE between student and
-    teacher final-LN spatial tokens over tokens with final decision > 0.5 (0 if none is kept).
+    $\mathcal L = w_{clf} \mathcal L_{cls} + w_{ratio} \mathcal L_{ratio} + w_{distill} (\mathcal L_{KL} +
+    \mathcal L_{distill})$, with $\mathcal L_{ratio} = \frac1S \sum_s \frac1B \sum_b (\rho_s - \frac1N \sum_i
+    \hat D_{s,b,i})^2$ ($\rho_s$ = ``keep_ratio[s]``), $\mathcal L_{KL} = \mathrm{KL}(p_{teacher} \| p_{student})$
+    (batchmean), and $\mathcal L_{distill}$ the MSE between student and teacher final-LN spatial tokens over
+    tokens with final decision > 0.5 (0 if none is kept).
 
     The teacher is frozen and always run in eval mode under ``no_grad`` on the same inputs.
     ``forward(inputs, outputs, labels)`` -> ``(loss, parts)`` with parts cls / ratio / kl / distill / total.
@@ -590,7 +601,8 @@ class DistillDiffPruningLoss(nn.Module):
 
     @staticmethod
     def ratio_loss(stage_decisions: Sequence[Tensor], keep_ratio: Sequence[float]) -> Tensor:
-        """``1/S sum_s mean_b (keep_ratio[s] - mean_i D_{s,b,i})^2``; decisions (b, N) or (b, N, 1)."""
+        r"""$\frac1S \sum_s \frac1B \sum_b (\rho_s - \frac1N \sum_i \hat D_{s,b,i})^2$; decisions (b, N) or
+        (b, N, 1)."""
         if len(stage_decisions) != len(keep_ratio):
             raise ValueError(f"got {len(stage_decisions)} stage decisions for {len(keep_ratio)} keep ratios")
         total = stage_decisions[0].new_zeros(())
@@ -601,7 +613,7 @@ class DistillDiffPruningLoss(nn.Module):
 
     @staticmethod
     def kl_loss(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """``KL(p_t || p_s) = 1/b sum_b sum_c p_t (log p_t - log p_s)`` from logits (b, classes)."""
+        r"""$\mathrm{KL}(p_t \| p_s) = \frac1B \sum_b \sum_c p_t (\log p_t - \log p_s)$ from logits (b, classes)."""
         return F.kl_div(F.log_softmax(student_logits, dim=-1), F.log_softmax(teacher_logits, dim=-1),
                         reduction="batchmean", log_target=True)
 

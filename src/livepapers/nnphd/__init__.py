@@ -20,7 +20,7 @@ from livepapers.nnphd.modules import (
     NNPhD,
     UniversalApproximatorNet,
 )
-from livepapers.nnphd.training import fit, rk4_rollout
+from livepapers.nnphd.training import fit, predict, rk4_rollout
 from livepapers.nnphd.transition import phase_transition_sweep
 
 PAPER = PaperInfo(
@@ -65,5 +65,6 @@ __all__ = [
     "fit",
     "integrate",
     "phase_transition_sweep",
+    "predict",
     "rk4_rollout",
 ]

@@ -5,7 +5,73 @@ C1 uses ``over_seeds="every"``: its ratios divide by order parameters that are �
 ratios are heavy-tailed and a t-interval over 3 seeds would say nothing; every seed must pass instead.
 """
 
-from livepapers.core.claims import AllOf, Band, Claim, Order, Ratio
+from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio
+from livepapers.nnphd.experiment import (
+    DEMOS,
+    FORECAST_MODELS,
+    NEPTUNE_RUNS,
+    forecast_metric,
+    neptune_metric,
+    time_metric,
+)
+
+_NEPTUNE = {"c3": "Neptune variant A (μ_N = 0.01)", "c3b": "Neptune variant B (ring of particles, UAN gets t)",
+            "c3real": "Neptune variant A at the real μ_N = 5.15e-5"}
+_LOCALIZATION = {  # keys of detection.localization (+ the LNN fit): doc, direction
+    "cos_W": ("median cosine of detected vs true pull inside the half-peak window", True),
+    "argmax_offset": ("time between the peaks of detected and true pull (mean over trajectories)", False),
+    "in_out_ratio": ("RMS detected pull inside / outside the half-peak window", True),
+    "true_in_out_ratio": ("RMS true pull inside / outside the half-peak window (reference)", None),
+    "t_star": ("time of the true pull's peak", None),
+    "w_fraction": ("fraction of samples in the half-peak window", None),
+    "lnn_rel_err": ("LNN's relative RMS error of the conservative acceleration", False),
+}
+_FORECAST = {"nnphd": "NNPhD", "lnn": "the LNN alone", "mlp": "the plain MLP"}
+
+METRICS: dict[str, Metric] = {
+    **{time_metric(d): Metric(f"CPU time of demo {d}", "s", None, machine=True) for d in DEMOS},
+    time_metric("c3real"): Metric("CPU time of Neptune variant A at the real mass", "s", None, machine=True,
+                                  profiles=("paper",)),
+    time_metric("total"): Metric("CPU time of the whole run", "s", None, machine=True),
+    # C1: λ sweep on the damped 2-D oscillator (λ ≤ 0.75: low, λ ≥ 1.25: high)
+    "c1_reg_low": Metric("ℓ_reg = mean ‖a_nc‖ after training, mean over λ ≤ 0.75 (the plateau)"),
+    "c1_reg_high": Metric("ℓ_reg = mean ‖a_nc‖ after training, mean over λ ≥ 1.25"),
+    "c1_pred_low": Metric("ℓ_pred = mean ‖a − â‖ after training, mean over λ ≤ 0.75"),
+    "c1_pred_high": Metric("ℓ_pred = mean ‖a − â‖ after training, mean over λ ≥ 1.25"),
+    "c1_lambda_cross": Metric("λ where ℓ_reg falls to half its low-λ plateau (transition at 1)"),
+    "c1_reg_true": Metric("true E‖a_nc‖ = E‖γ q̇‖ on the training data"),
+    # C2: friction on the damped double pendulum (held-out states)
+    "c2_gamma_hat_damped": Metric("friction coefficient γ̂ fitted to the UAN output (true γ = 0.3)"),
+    "c2_gamma_hat_control": Metric("friction coefficient γ̂ fitted to the UAN output without damping (true 0)"),
+    "c2_cos_agg": Metric("aggregate cosine of UAN output and true friction", "", True),
+    "c2_rel_rms": Metric("RMS error of the UAN output relative to the RMS true friction", "", False),
+    "c2_cos_median": Metric("median per-state cosine of UAN output and −q̇", "", True),
+    "c2_lnn_rel_err": Metric("LNN's relative RMS error of the conservative acceleration (damped)", "", False),
+    "c2_lnn_rel_err_control": Metric("LNN's relative RMS error of the conservative acceleration (undamped)",
+                                     "", False),
+    "c2_rms_ratio_control": Metric("RMS UAN output without damping / with damping", "", False),
+    "c2_rms_nc_true": Metric("RMS true friction acceleration on held-out states"),
+    # C3: Neptune (variant A is the claim; B and the real mass are reported)
+    **{neptune_metric(variant, k): Metric(f"{_NEPTUNE[variant]}: {doc}", "", hib,
+                                      profiles=("paper",) if variant == "c3real" else None)
+       for variant in NEPTUNE_RUNS for k, (doc, hib) in _LOCALIZATION.items()},
+    # C4: radiation reaction on inspirals
+    "c4_beta_hat_ratio": Metric("drag strength β̂ fitted to the UAN output / true β"),
+    "c4_cos_agg": Metric("aggregate cosine of UAN output and true radiation reaction", "", True),
+    "c4_slope": Metric("log–log slope of the binned drag per unit speed against r (truth −4)"),
+    "c4_min_bin_drag": Metric("smallest bin mean of the drag per unit speed (truth > 0)"),
+    "c4_cos_median": Metric("median per-state cosine of UAN output and −v", "", True),
+    "c4_rel_rms": Metric("RMS error of the UAN output relative to the RMS true radiation reaction", "", False),
+    "c4_lnn_rel_err": Metric("LNN's relative RMS error of the conservative acceleration", "", False),
+    # C5: forecasting the damped double pendulum with RK4
+    **{forecast_metric("rmse", m): Metric(f"forecast state RMSE of {_FORECAST[m]} (mean over time and ICs)",
+                                          "", False) for m in FORECAST_MODELS},
+    **{forecast_metric("n_diverged", m): Metric(f"rollouts of {_FORECAST[m]} that left the finite numbers",
+                                                "", False) for m in FORECAST_MODELS},
+    **{forecast_metric("energy_ratio", m): Metric(f"excess energy E − E_min left at the horizon / at t = 0 "
+                                                  f"along rollouts of {_FORECAST[m]}") for m in FORECAST_MODELS},
+    "c5_truth_energy_ratio": Metric("excess energy left at the horizon / at t = 0 along the true trajectories"),
+}
 
 CLAIMS = (
     Claim(

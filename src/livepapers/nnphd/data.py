@@ -43,8 +43,8 @@ def integrate(
     rtol: float = 1e-10,
     atol: float = 1e-10,
 ) -> tuple[Tensor, Tensor]:
-    """Integrate q̈ = accel(q, q̇, t) for a batch of initial states with DOP853 (all trajectories as one
-    ODE system). ``q0, qdot0: (b, d)``, ``t_eval: (T,)`` increasing, starting at the initial time.
+    r"""Integrate $\ddot q = \text{accel}(q, \dot q, t)$ for a batch of initial states with DOP853 (all
+    trajectories as one ODE system). ``q0, qdot0: (b, d)``, ``t_eval: (T,)`` increasing, starting at the initial time.
     Returns ``q, qdot: (T, b, d)``."""
     if q0.ndim != 2 or qdot0.shape != q0.shape:
         raise ValueError(f"q0 and qdot0 must have the same shape (batch, dim), got {tuple(q0.shape)}, "
@@ -88,7 +88,7 @@ class _System:
         raise NotImplementedError
 
     def acceleration(self, q: Tensor, qdot: Tensor, t: Tensor | float = 0.0) -> Tensor:
-        """Exact q̈ = a_c + a_nc: ``(b, d), (b, d)`` -> ``(b, d)``."""
+        r"""Exact $\ddot q = a_c + a_{nc}$: ``(b, d), (b, d)`` -> ``(b, d)``."""
         return self.conservative_acceleration(q, qdot, t) + self.nc_acceleration(q, qdot, t)
 
     def simulate(self, q0: Tensor, qdot0: Tensor, t_eval: Tensor, **kw) -> tuple[Tensor, Tensor]:
@@ -100,7 +100,8 @@ class _System:
 
 
 class DampedOscillator2D(_System):
-    """Phase-transition toy: a = −∇V(q) − γ q̇, V(q) = ½(q₁² + 2q₂²) + 0.1 q₁²q₂², γ = 0.5 (unit mass)."""
+    r"""Phase-transition toy: $a = -\nabla V(q) - \gamma \dot q$, $V(q) = \tfrac12 (q_1^2 + 2 q_2^2) + 0.1 q_1^2 q_2^2$,
+    $\gamma = 0.5$ (unit mass)."""
 
     def __init__(self, *, gamma: float = 0.5, box: float = 1.5):
         self.gamma, self.box = float(gamma), float(box)
@@ -110,7 +111,7 @@ class DampedOscillator2D(_System):
         return 0.5 * (q1**2 + 2 * q2**2) + 0.1 * q1**2 * q2**2
 
     def lagrangian(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """L = ½|q̇|² − V(q): ``(b,)``."""
+        r"""$L = \tfrac12 |\dot q|^2 - V(q)$: ``(b,)``."""
         return 0.5 * (qdot**2).sum(-1) - self.potential(q)
 
     def energy(self, q: Tensor, qdot: Tensor) -> Tensor:
@@ -125,14 +126,15 @@ class DampedOscillator2D(_System):
         return -self.gamma * qdot
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """n i.i.d. states q, q̇ ~ U[−1.5, 1.5]² with exact accelerations."""
+        r"""n i.i.d. states $q, \dot q \sim U[-1.5, 1.5]^2$ with exact accelerations."""
         q = _uniform((n, 2), -self.box, self.box, generator)
         qdot = _uniform((n, 2), -self.box, self.box, generator)
         z = torch.zeros(n, dtype=F64)
         return _pack(self, q[None], qdot[None], z[None], torch.arange(n))
 
     def expected_nc_norm(self, norm: str = "l2") -> float:
-        """E‖γ q̇‖ for q̇ uniform on [−b, b]²: γ·b·(√2 + ln(1 + √2))/3 (l2) or γ·b (l1); 0.574 / 0.75."""
+        r"""$\mathbb E \lVert \gamma \dot q \rVert$ for $\dot q$ uniform on $[-b, b]^2$:
+        $\gamma b (\sqrt2 + \ln(1 + \sqrt2)) / 3$ (l2) or $\gamma b$ (l1); 0.574 / 0.75."""
         if norm == "l1":
             return self.gamma * self.box
         return self.gamma * self.box * (math.sqrt(2) + math.log(1 + math.sqrt(2))) / 3
@@ -142,14 +144,16 @@ class DampedOscillator2D(_System):
 
 
 class DampedDoublePendulum(_System):
-    """Double pendulum (angles from the downward vertical) with friction.
+    r"""Double pendulum (angles from the downward vertical) with friction.
 
-    Conservative part (closed form), Δ = θ₁ − θ₂:
-    α₁ = (l₂/l₁)(m₂/(m₁+m₂)) cos Δ, α₂ = (l₁/l₂) cos Δ,
-    f₁ = −(l₂/l₁)(m₂/(m₁+m₂)) ω₂² sin Δ − (g/l₁) sin θ₁, f₂ = (l₁/l₂) ω₁² sin Δ − (g/l₂) sin θ₂,
-    θ̈₁ = (f₁ − α₁f₂)/(1 − α₁α₂), θ̈₂ = (f₂ − α₂f₁)/(1 − α₁α₂).
-    Friction: ``"acceleration"`` adds a_nc = −γ q̇ in acceleration space (default, γ = 0.3);
-    ``"rayleigh"`` adds the generalized force −γ q̇, i.e. a_nc = −γ M(q)⁻¹ q̇.
+    Conservative part (closed form), $\Delta = \theta_1 - \theta_2$:
+    $\alpha_1 = \tfrac{l_2}{l_1} \tfrac{m_2}{m_1 + m_2} \cos\Delta$, $\alpha_2 = \tfrac{l_1}{l_2} \cos\Delta$,
+    $f_1 = -\tfrac{l_2}{l_1} \tfrac{m_2}{m_1 + m_2} \omega_2^2 \sin\Delta - \tfrac{g}{l_1} \sin\theta_1$,
+    $f_2 = \tfrac{l_1}{l_2} \omega_1^2 \sin\Delta - \tfrac{g}{l_2} \sin\theta_2$,
+    $\ddot\theta_1 = (f_1 - \alpha_1 f_2)/(1 - \alpha_1 \alpha_2)$,
+    $\ddot\theta_2 = (f_2 - \alpha_2 f_1)/(1 - \alpha_1 \alpha_2)$.
+    Friction: ``"acceleration"`` adds $a_{nc} = -\gamma \dot q$ in acceleration space (default, $\gamma = 0.3$);
+    ``"rayleigh"`` adds the generalized force $-\gamma \dot q$, i.e. $a_{nc} = -\gamma M(q)^{-1} \dot q$.
     """
 
     def __init__(
@@ -169,7 +173,8 @@ class DampedDoublePendulum(_System):
         self.friction = friction
 
     def mass_matrix(self, q: Tensor) -> Tensor:
-        """M(q) = [[(m₁+m₂)l₁², m₂l₁l₂cos Δ], [m₂l₁l₂cos Δ, m₂l₂²]]: ``(b, 2, 2)``."""
+        r"""$M(q) = \begin{pmatrix} (m_1 + m_2) l_1^2 & m_2 l_1 l_2 \cos\Delta \\ m_2 l_1 l_2 \cos\Delta & m_2 l_2^2
+        \end{pmatrix}$: ``(b, 2, 2)``."""
         c = self.m2 * self.l1 * self.l2 * torch.cos(q[..., 0] - q[..., 1])
         m11 = torch.full_like(c, (self.m1 + self.m2) * self.l1**2)
         m22 = torch.full_like(c, self.m2 * self.l2**2)
@@ -189,16 +194,16 @@ class DampedDoublePendulum(_System):
         )
 
     def lagrangian(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """L = T − V: ``(b,)``."""
+        """$L = T - V$: ``(b,)``."""
         return self.kinetic(q, qdot) - self.potential(q)
 
     def energy(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """E = T + V: ``(b,)``."""
+        """$E = T + V$: ``(b,)``."""
         return self.kinetic(q, qdot) + self.potential(q)
 
     @property
     def energy_min(self) -> float:
-        """E_min = −(m₁+m₂) g l₁ − m₂ g l₂ (both arms hanging at rest); −29.4 by default."""
+        """$E_{min} = -(m_1 + m_2) g l_1 - m_2 g l_2$ (both arms hanging at rest); −29.4 by default."""
         return -(self.m1 + self.m2) * self.g * self.l1 - self.m2 * self.g * self.l2
 
     def conservative_acceleration(self, q: Tensor, qdot: Tensor, t: Tensor | float = 0.0) -> Tensor:
@@ -221,7 +226,8 @@ class DampedDoublePendulum(_System):
         self, n_traj: int, generator: torch.Generator | None = None, *, theta_max: float = math.pi / 2,
         omega_max: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
-        """θ ~ U[−theta_max, theta_max]², ω ~ U[−omega_max, omega_max]²: ``(n_traj, 2)`` each."""
+        r"""$\theta \sim U[-\theta_{max}, \theta_{max}]^2$, $\omega \sim U[-\omega_{max}, \omega_{max}]^2$:
+        ``(n_traj, 2)`` each."""
         q = _uniform((n_traj, 2), -theta_max, theta_max, generator)
         qdot = _uniform((n_traj, 2), -omega_max, omega_max, generator)
         return q, qdot
@@ -247,11 +253,12 @@ class DampedDoublePendulum(_System):
 
 
 class UranusNeptune(_System):
-    """Uranus around a fixed Sun (G·M_sun = 1) perturbed by Neptune on a prescribed circular orbit.
+    r"""Uranus around a fixed Sun ($G M_{sun} = 1$) perturbed by Neptune on a prescribed circular orbit.
 
-    a = −x/|x|³ − μ_N (x − x_N(t))/|x − x_N(t)|³, x_N(t) = r_N (cos φ, sin φ), φ = φ₀ + ω_N t,
-    ω_N = r_N^(−3/2), φ₀ = t_c (1 − ω_N) so that Neptune is in conjunction with the (unperturbed, unit-speed)
-    Uranus at t = t_c. Variant A: Uranus only, from (1, 0) with velocity (0, 1), one orbit t ∈ [0, 2π].
+    $a = -x/|x|^3 - \mu_N (x - x_N(t)) / |x - x_N(t)|^3$, $x_N(t) = r_N (\cos\varphi, \sin\varphi)$,
+    $\varphi = \varphi_0 + \omega_N t$, $\omega_N = r_N^{-3/2}$, $\varphi_0 = t_c (1 - \omega_N)$ so that Neptune is in
+    conjunction with the (unperturbed, unit-speed) Uranus at $t = t_c$. Variant A: Uranus only, from (1, 0) with
+    velocity (0, 1), one orbit $t \in [0, 2\pi]$.
     The new physics is Neptune's pull.
     """
 
@@ -261,16 +268,16 @@ class UranusNeptune(_System):
         self.phi0 = self.t_conj * (1.0 - self.omega_n)
 
     def neptune_position(self, t: Tensor | float) -> Tensor:
-        """x_N(t): ``(b,)`` or scalar -> ``(b, 2)`` or ``(2,)``."""
+        """$x_N(t)$: ``(b,)`` or scalar -> ``(b, 2)`` or ``(2,)``."""
         phi = self.phi0 + self.omega_n * torch.as_tensor(t, dtype=F64)
         return self.r_n * torch.stack([torch.cos(phi), torch.sin(phi)], dim=-1)
 
     def lagrangian(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """Sun-only L = ½|v|² + 1/|x|."""
+        r"""Sun-only $L = \tfrac12 |v|^2 + 1/|x|$."""
         return 0.5 * (qdot**2).sum(-1) + 1.0 / torch.linalg.vector_norm(q, dim=-1)
 
     def energy(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """Sun-only energy ½|v|² − 1/|x|."""
+        r"""Sun-only energy $\tfrac12 |v|^2 - 1/|x|$."""
         return 0.5 * (qdot**2).sum(-1) - 1.0 / torch.linalg.vector_norm(q, dim=-1)
 
     def conservative_acceleration(self, q: Tensor, qdot: Tensor, t: Tensor | float = 0.0) -> Tensor:
@@ -301,9 +308,9 @@ class UranusNeptune(_System):
 
 
 class UranusNeptuneRing(UranusNeptune):
-    """Neptune variant B: ``n_particles`` massless test particles started on the unperturbed circle r = 1 with
-    the same sense of rotation and phases φ_i = 2πi/n, integrated for one period under the same Sun + Neptune.
-    Every place on the ring is passed by all particles at different times, so a static Lagrangian cannot
+    r"""Neptune variant B: ``n_particles`` massless test particles started on the unperturbed circle $r = 1$
+    with the same sense of rotation and phases $\varphi_i = 2\pi i/n$, integrated for one period under the same
+    Sun + Neptune. Every place on the ring is passed by all particles at different times, so a static Lagrangian cannot
     absorb the time-dependent pull (the UAN gets t as an extra input)."""
 
     def __init__(
@@ -338,7 +345,8 @@ class UranusNeptuneRing(UranusNeptune):
 
 
 def toy_radiation_reaction(beta: float) -> Callable[[Tensor, Tensor], Tensor]:
-    """a_RR = −β v/|x|⁴ (Peters' circular-orbit energy loss for β = (32/5) η (GM)³/c⁵)."""
+    r"""$a_{RR} = -\beta v / |x|^4$ (Peters' circular-orbit energy loss for
+    $\beta = \tfrac{32}{5} \eta (GM)^3 / c^5$)."""
 
     def a_rr(x: Tensor, v: Tensor) -> Tensor:
         r = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
@@ -348,11 +356,11 @@ def toy_radiation_reaction(beta: float) -> Callable[[Tensor, Tensor], Tensor]:
 
 
 class Inspiral(_System):
-    """Relative two-body motion (G·M = 1) with a dissipative radiation-reaction term:
-    a = −x/|x|³ + a_RR(x, v), a_RR = −β v/|x|⁴ by default (β = 0.02).
+    r"""Relative two-body motion ($G M = 1$) with a dissipative radiation-reaction term:
+    $a = -x/|x|^3 + a_{RR}(x, v)$, $a_{RR} = -\beta v / |x|^4$ by default ($\beta = 0.02$).
 
     ``radiation_reaction(x, v) -> (b, 2)`` can replace the toy drag (e.g. a 2.5PN expression). In the
-    adiabatic limit β ≪ 1 a quasi-circular orbit follows r⁴ = r₀⁴ − 8βt.
+    adiabatic limit $\beta \ll 1$ a quasi-circular orbit follows $r^4 = r_0^4 - 8 \beta t$.
     """
 
     def __init__(
@@ -362,7 +370,7 @@ class Inspiral(_System):
         self.radiation_reaction = radiation_reaction or toy_radiation_reaction(self.beta)
 
     def lagrangian(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """Newtonian L = ½|v|² + 1/|x|."""
+        r"""Newtonian $L = \tfrac12 |v|^2 + 1/|x|$."""
         return 0.5 * (qdot**2).sum(-1) + 1.0 / torch.linalg.vector_norm(q, dim=-1)
 
     def energy(self, q: Tensor, qdot: Tensor) -> Tensor:
@@ -376,8 +384,8 @@ class Inspiral(_System):
         return self.radiation_reaction(q, qdot)
 
     def initial_states(self, n_traj: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """r₀ ~ U[0.9, 1.1], speed √(1/r₀)(1 + e) perpendicular to x with e ~ U[0, 0.05], random orientation
-        and sense of rotation: ``(n_traj, 2)`` each."""
+        r"""$r_0 \sim U[0.9, 1.1]$, speed $\sqrt{1/r_0}(1 + e)$ perpendicular to x with $e \sim U[0, 0.05]$,
+        random orientation and sense of rotation: ``(n_traj, 2)`` each."""
         r0 = _uniform((n_traj,), 0.9, 1.1, generator)
         e = _uniform((n_traj,), 0.0, 0.05, generator)
         psi = _uniform((n_traj,), 0.0, 2 * math.pi, generator)

@@ -1,30 +1,38 @@
-"""Networks of NNPhD (Liu et al., arXiv:2106.00026): a Lagrangian neural network for the conservative part,
+r"""Networks of NNPhD (Liu et al., arXiv:2106.00026): a Lagrangian neural network for the conservative part,
 a universal approximator network for the non-conservative part, and their sum.
 
 Shape legend: ``b`` batch, ``d`` number of generalized coordinates (``dim``).
 A state is ``(q, qdot)`` with ``q: (b, d)`` and ``qdot: (b, d)``; accelerations are ``(b, d)``.
 
-Lagrangian neural network (Cranmer et al. 2020). For a scalar ``L(q, q̇)`` the Euler–Lagrange equations
-``d/dt ∂L/∂q̇ = ∂L/∂q`` read
+Lagrangian neural network (Cranmer et al. 2020). For a scalar $L(q, \dot q)$ the Euler–Lagrange equations
+$\frac{d}{dt} \partial L / \partial \dot q = \partial L / \partial q$ read
 
-    Σ_j H_ij q̈_j + Σ_j J_ij q̇_j = ∂L/∂q_i,   H_ij = ∂²L/∂q̇_i∂q̇_j,   J_ij = ∂²L/∂q̇_i∂q_j
+$$\sum_j H_{ij} \ddot q_j + \sum_j J_{ij} \dot q_j = \partial L / \partial q_i, \qquad
+H_{ij} = \partial^2 L / \partial \dot q_i \partial \dot q_j, \quad
+J_{ij} = \partial^2 L / \partial \dot q_i \partial q_j$$
 
 (row index = velocity derivative, column index = position derivative), hence
 
-    a_c = (H + ε I)⁻¹ (∇_q L − J q̇)          (ε = ridge, 1e-6 by default; 0 allowed).
+$$a_c = (H + \varepsilon I)^{-1} (\nabla_q L - J \dot q)$$
 
-NNPhD. The observed acceleration is split in acceleration space, ``â = a_c + a_nc``, with ``a_nc`` the output
+($\varepsilon$ = ``ridge``, $10^{-6}$ by default; 0 allowed).
+
+NNPhD. The observed acceleration is split in acceleration space, $\hat a = a_c + a_{nc}$, with $a_{nc}$ the output
 of an unconstrained MLP (UAN), and trained on
 
-    ℓ = ℓ_pred + λ ℓ_reg,   ℓ_pred = mean_i ‖a_i − â_i‖,   ℓ_reg = mean_i ‖a_nc,i‖    (unsquared norms).
+$$\ell = \ell_{pred} + \lambda \ell_{reg}, \qquad \ell_{pred} = \tfrac1n \sum_i \lVert a_i - \hat a_i \rVert, \qquad
+\ell_{reg} = \tfrac1n \sum_i \lVert a_{nc,i} \rVert \qquad \text{(unsquared norms).}$$
 
-Why the transition sits at λ = 1 for any force: fix the LNN and let r = a − a_c. Point-wise,
-min over a_nc of ‖r − a_nc‖ + λ‖a_nc‖ is attained at a_nc = r (value λ‖r‖) when λ < 1 — because
-‖r − a_nc‖ + λ‖a_nc‖ ≥ λ(‖r − a_nc‖ + ‖a_nc‖) ≥ λ‖r‖ — and at a_nc = 0 (value ‖r‖) when λ > 1 — because
-‖r − a_nc‖ + λ‖a_nc‖ ≥ ‖r − a_nc‖ + ‖a_nc‖ ≥ ‖r‖ (triangle inequality). At λ = 1 any a_nc = s·r, s ∈ [0, 1],
-is optimal. In both phases the LNN is then left to minimise E‖a − a_c‖, so ℓ_reg jumps from E‖r*‖ to 0 and
-ℓ_pred from 0 to E‖r*‖ as λ crosses 1. With squared norms the optimum is the smooth shrinkage
-a_nc = r / (1 + λ) and there is no transition (``tests/nnphd/test_nnphd.py`` checks both).
+Why the transition sits at $\lambda = 1$ for any force: fix the LNN and let $r = a - a_c$. Point-wise,
+$\min_{a_{nc}} \lVert r - a_{nc} \rVert + \lambda \lVert a_{nc} \rVert$ is attained at $a_{nc} = r$ (value
+$\lambda \lVert r \rVert$) when $\lambda < 1$ — because $\lVert r - a_{nc} \rVert + \lambda \lVert a_{nc} \rVert
+\ge \lambda (\lVert r - a_{nc} \rVert + \lVert a_{nc} \rVert) \ge \lambda \lVert r \rVert$ — and at $a_{nc} = 0$
+(value $\lVert r \rVert$) when $\lambda > 1$ — because $\lVert r - a_{nc} \rVert + \lambda \lVert a_{nc} \rVert \ge
+\lVert r - a_{nc} \rVert + \lVert a_{nc} \rVert \ge \lVert r \rVert$ (triangle inequality). At $\lambda = 1$ any
+$a_{nc} = s r$, $s \in [0, 1]$, is optimal. In both phases the LNN is then left to minimise
+$\mathbb{E}\lVert a - a_c \rVert$, so $\ell_{reg}$ jumps from $\mathbb{E}\lVert r^* \rVert$ to 0 and $\ell_{pred}$
+from 0 to $\mathbb{E}\lVert r^* \rVert$ as $\lambda$ crosses 1. With squared norms the optimum is the smooth
+shrinkage $a_{nc} = r / (1 + \lambda)$ and there is no transition (``tests/nnphd/test_nnphd.py`` checks both).
 """
 
 from __future__ import annotations
@@ -81,12 +89,12 @@ def check_state(q: Tensor, qdot: Tensor, dim: int, t: Tensor | float | None = No
 
 
 def embed_angles(q: Tensor, mode: str | None) -> Tensor:
-    """Network input for the coordinates: ``None`` -> q; ``"wrap"`` -> q wrapped into (−π, π];
-    ``"sincos"`` -> (cos q, sin q). ``q: (b, d)`` -> ``(b, d)`` or ``(b, 2d)``.
+    r"""Network input for the coordinates: ``None`` -> q; ``"wrap"`` -> q wrapped into $(-\pi, \pi]$;
+    ``"sincos"`` -> $(\cos q, \sin q)$. ``q: (b, d)`` -> ``(b, d)`` or ``(b, 2d)``.
 
-    The wrap is π − ((π − q) mod 2π): its cut lies at θ = ±π (pendulum upright), not at θ = 0 as with the LNN
-    reference code's ``q % 2π``. Its derivative is 1 almost everywhere, so derivatives w.r.t. the unwrapped q
-    go straight through it.
+    The wrap is $\pi - ((\pi - q) \bmod 2\pi)$: its cut lies at $\theta = \pm\pi$ (pendulum upright), not at
+    $\theta = 0$ as with the LNN reference code's ``q % 2π``. Its derivative is 1 almost everywhere, so
+    derivatives w.r.t. the unwrapped q go straight through it.
     """
     if mode is None:
         return q
@@ -98,7 +106,7 @@ def embed_angles(q: Tensor, mode: str | None) -> Tensor:
 
 
 def sample_norm(x: Tensor, norm: str) -> Tensor:
-    """Per-sample unsquared norm of ``x: (b, d)`` -> ``(b,)``: Euclidean (``"l2"``) or Σ|x_i| (``"l1"``)."""
+    r"""Per-sample unsquared norm of ``x: (b, d)`` -> ``(b,)``: Euclidean (``"l2"``) or $\sum_i |x_i|$ (``"l1"``)."""
     if norm == "l2":
         return torch.linalg.vector_norm(x, dim=-1)
     if norm == "l1":
@@ -133,9 +141,10 @@ def _as_time_column(t: Tensor | float | None, like: Tensor) -> Tensor:
 
 
 def cranmer_init_(net: nn.Sequential) -> None:
-    """Initialization of the LNN reference code (``custom_init`` in MilesCranmer/lagrangian_nns): biases 0;
-    weights of the i-th linear layer ~ N(0, (c/√n)²), n = max(fan_in, fan_out), c = 2.2 for the first layer,
-    c = 0.58·i for hidden-to-hidden layers and c = n for the output layer (std = √n there)."""
+    r"""Initialization of the LNN reference code (``custom_init`` in MilesCranmer/lagrangian_nns): biases 0;
+    weights of the i-th linear layer $\sim \mathcal N(0, (c/\sqrt n)^2)$, $n = \max(\text{fan}_{in}, \text{fan}_{out})$,
+    $c = 2.2$ for the first layer, $c = 0.58 i$ for hidden-to-hidden layers and $c = n$ for the output layer
+    (std $= \sqrt n$ there)."""
     linears = [m for m in net if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for i, lin in enumerate(linears):
@@ -166,15 +175,16 @@ class _ScalarHead(nn.Module):
 
 
 class LagrangianNN(nn.Module):
-    """Lagrangian neural network: a scalar ``L(q, q̇)`` whose Euler–Lagrange equations give accelerations.
+    r"""Lagrangian neural network: a scalar $L(q, \dot q)$ whose Euler–Lagrange equations give accelerations.
 
     Args:
         dim: number of generalized coordinates d.
         hidden: widths of the hidden layers of the scalar MLP R^{2d} -> R.
         activation: a smooth activation ("softplus", "tanh", "gelu", "silu"). ReLU is rejected: its second
-            derivative vanishes almost everywhere, so H = ∂²L/∂q̇² = 0 and the solve is singular.
-        ridge: ε in (H + εI)⁻¹; 1e-6 by default, 0 allowed (exact comparisons).
-        angle_embedding: None, "wrap" (q into (−π, π]) or "sincos" ((cos q, sin q)); applied to the network
+            derivative vanishes almost everywhere, so $H = \partial^2 L / \partial \dot q^2 = 0$ and the solve
+            is singular.
+        ridge: $\varepsilon$ in $(H + \varepsilon I)^{-1}$; 1e-6 by default, 0 allowed (exact comparisons).
+        angle_embedding: None, "wrap" (q into $(-\pi, \pi]$) or "sincos" ($(\cos q, \sin q)$); applied to the network
             input only — derivatives are taken w.r.t. the unwrapped q.
         init: "standard" (PyTorch default) or "cranmer" (the LNN reference code's scheme).
 
@@ -232,7 +242,7 @@ class LagrangianNN(nn.Module):
     def from_module(
         cls, module: nn.Module, dim: int, *, ridge: float = 1e-6, angle_embedding: str | None = None
     ) -> LagrangianNN:
-        """Wrap any scalar module as a Lagrangian. ``module`` receives ``x = (embed(q), q̇)`` of shape
+        """Wrap any scalar module as a Lagrangian. ``module`` receives ``x = (embed(q), qdot)`` of shape
         ``(b, 2d)`` (``(b, 3d)`` with "sincos") and returns ``(b,)`` or ``(b, 1)``; it may be an analytic
         Lagrangian without parameters. It must treat samples independently (no batch statistics)."""
         self = cls.__new__(cls)
@@ -247,21 +257,22 @@ class LagrangianNN(nn.Module):
 
     # -- the scalar -------------------------------------------------------------------------------------
     def _lagrangian_x(self, x: Tensor) -> Tensor:
-        """L on the raw state ``x = (q, q̇)``: ``(b, 2d)`` -> ``(b,)`` (the embedding is applied here)."""
+        """$L$ on the raw state ``x = (q, qdot)``: ``(b, 2d)`` -> ``(b,)`` (the embedding is applied here)."""
         d = self.dim
         return self.net(torch.cat([embed_angles(x[..., :d], self.angle_embedding), x[..., d:]], dim=-1))
 
     def lagrangian(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """L(q, q̇): ``(b, d), (b, d)`` -> ``(b,)``."""
+        r"""$L(q, \dot q)$: ``(b, d), (b, d)`` -> ``(b,)``."""
         check_state(q, qdot, self.dim)
         return self._lagrangian_x(torch.cat([q, qdot], dim=-1))
 
     # -- Euler–Lagrange terms -----------------------------------------------------------------------------
     def _el_terms(self, q: Tensor, qdot: Tensor, create_graph: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Batched autograd: returns (L, ∇_q L, J, H) with shapes (b,), (b, d), (b, d, d), (b, d, d).
+        r"""Batched autograd: returns $(L, \nabla_q L, J, H)$ with shapes (b,), (b, d), (b, d, d), (b, d, d).
 
-        Σ_b L(s_b) has per-sample gradients because samples do not interact; d more backward passes of
-        Σ_b ∂L/∂q̇_i give the rows [J_i,: | H_i,:] of every sample's Hessian at once.
+        $\sum_b L(s_b)$ has per-sample gradients because samples do not interact; d more backward passes of
+        $\sum_b \partial L / \partial \dot q_i$ give the rows $[J_{i,:} \mid H_{i,:}]$ of every sample's Hessian at
+        once.
         """
         d = self.dim
         x = torch.cat([q, qdot], dim=-1)
@@ -283,13 +294,15 @@ class LagrangianNN(nn.Module):
         return lag, g[:, :d], hess[..., :d], hess[..., d:]
 
     def _el_terms_analytic(self, q: Tensor, qdot: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Closed-form forward-over-reverse derivatives of the built-in MLP (same outputs as :meth:`_el_terms`).
+        r"""Closed-form forward-over-reverse derivatives of the built-in MLP (same outputs as :meth:`_el_terms`).
 
-        With z_l = W_l h_{l−1} + b_l, h_l = σ(z_l), h_0 = x = (q̃, q̇), L = w·h_K + c:
-        reverse pass p_K = w, δ_l = p_l ⊙ σ'(z_l), p_{l−1} = W_lᵀ δ_l, ∇_x L = p_0;
-        its derivative along u = e_{d+i} (the velocity directions): ż_1 = W_1 u, ż_{l+1} = W_{l+1}(σ'(z_l) ⊙ ż_l),
-        δ̇_l = ṗ_l ⊙ σ'(z_l) + p_l ⊙ σ''(z_l) ⊙ ż_l, ṗ_{l−1} = W_lᵀ δ̇_l, ṗ_K = 0, and ṗ_0 = row i of the Hessian
-        = [J_i,: | H_i,:]. Only first-order autograd is then needed for training (the wrap has derivative 1).
+        With $z_l = W_l h_{l-1} + b_l$, $h_l = \sigma(z_l)$, $h_0 = x = (\tilde q, \dot q)$, $L = w \cdot h_K + c$:
+        reverse pass $p_K = w$, $\delta_l = p_l \odot \sigma'(z_l)$, $p_{l-1} = W_l^\top \delta_l$, $\nabla_x L = p_0$;
+        its derivative along $u = e_{d+i}$ (the velocity directions): $\dot z_1 = W_1 u$,
+        $\dot z_{l+1} = W_{l+1}(\sigma'(z_l) \odot \dot z_l)$,
+        $\dot\delta_l = \dot p_l \odot \sigma'(z_l) + p_l \odot \sigma''(z_l) \odot \dot z_l$,
+        $\dot p_{l-1} = W_l^\top \dot\delta_l$, $\dot p_K = 0$, and $\dot p_0$ = row $i$ of the Hessian
+        $= [J_{i,:} \mid H_{i,:}]$. Only first-order autograd is then needed for training (the wrap has derivative 1).
         """
         d = self.dim
         linears = [m for m in self.net.module if isinstance(m, nn.Linear)]
@@ -328,7 +341,8 @@ class LagrangianNN(nn.Module):
         return lag, p[:, :d], pdot[..., :d], pdot[..., d:]
 
     def euler_lagrange_terms(self, q: Tensor, qdot: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(∇_q L, J, H) with J_ij = ∂²L/∂q̇_i∂q_j and H_ij = ∂²L/∂q̇_i∂q̇_j: ``(b, d), (b, d, d), (b, d, d)``."""
+        r"""$(\nabla_q L, J, H)$ with $J_{ij} = \partial^2 L / \partial \dot q_i \partial q_j$ and
+        $H_{ij} = \partial^2 L / \partial \dot q_i \partial \dot q_j$: ``(b, d), (b, d, d), (b, d, d)``."""
         check_state(q, qdot, self.dim)
         create = torch.is_grad_enabled()
         with torch.enable_grad():
@@ -359,7 +373,8 @@ class LagrangianNN(nn.Module):
         return torch.linalg.solve(hess, rhs)
 
     def acceleration(self, q: Tensor, qdot: Tensor, *, backend: str = "auto") -> Tensor:
-        """Conservative acceleration a_c = (H + εI)⁻¹(∇_q L − J q̇): ``(b, d), (b, d)`` -> ``(b, d)``.
+        r"""Conservative acceleration $a_c = (H + \varepsilon I)^{-1}(\nabla_q L - J \dot q)$: ``(b, d), (b, d)`` ->
+        ``(b, d)``.
 
         ``backend``: ``"autograd"`` (batched double backprop; works for any scalar module), ``"func"``
         (``vmap(torch.func.hessian)``), ``"analytic"`` (closed-form derivatives of the built-in softplus/tanh MLP)
@@ -389,7 +404,8 @@ class LagrangianNN(nn.Module):
         return a if create else a.detach()
 
     def energy(self, q: Tensor, qdot: Tensor) -> Tensor:
-        """E_L = q̇·∂L/∂q̇ − L, conserved exactly by the LNN's own dynamics: ``(b, d), (b, d)`` -> ``(b,)``."""
+        r"""$E_L = \dot q \cdot \partial L / \partial \dot q - L$, conserved exactly by the LNN's own dynamics:
+        ``(b, d), (b, d)`` -> ``(b,)``."""
         check_state(q, qdot, self.dim)
         create = torch.is_grad_enabled()
         with torch.enable_grad():
@@ -410,7 +426,8 @@ class LagrangianNN(nn.Module):
     def loss(
         self, q: Tensor, qdot: Tensor, a_true: Tensor, t: Tensor | float | None = None, *, norm: str = "l2"
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """LNN-only baseline loss: (ℓ_pred, ℓ_pred, 0) with ℓ_pred = mean_i ‖a_i − a_c,i‖."""
+        r"""LNN-only baseline loss: $(\ell_{pred}, \ell_{pred}, 0)$ with
+        $\ell_{pred} = \tfrac1n \sum_i \lVert a_i - a_{c,i} \rVert$."""
         _check_target(a_true, q)
         l_pred = sample_norm(a_true - self.acceleration(q, qdot), norm).mean()
         return l_pred, l_pred, torch.zeros_like(l_pred)
@@ -427,8 +444,8 @@ def _check_target(a_true: Tensor, q: Tensor) -> None:
 
 
 class UniversalApproximatorNet(nn.Module):
-    """Universal approximator network: an MLP R^{2d} (+ t) -> R^d whose output is directly the
-    non-conservative acceleration a_nc.
+    r"""Universal approximator network: an MLP $\mathbb R^{2d}$ (+ t) $\to \mathbb R^d$ whose output is directly
+    the non-conservative acceleration $a_{nc}$.
 
     Args:
         dim: number of generalized coordinates d.
@@ -474,8 +491,8 @@ class UniversalApproximatorNet(nn.Module):
 
 
 class MLPDynamics(nn.Module):
-    """Plain-NN baseline ("baseline NN" of the LNN paper): an MLP R^{2d} -> R^d predicting q̈ directly,
-    trained on the same ℓ_pred = mean_i ‖a_i − â_i‖."""
+    r"""Plain-NN baseline ("baseline NN" of the LNN paper): an MLP $\mathbb R^{2d} \to \mathbb R^d$ predicting
+    $\ddot q$ directly, trained on the same $\ell_{pred} = \tfrac1n \sum_i \lVert a_i - \hat a_i \rVert$."""
 
     def __init__(
         self,
@@ -501,7 +518,7 @@ class MLPDynamics(nn.Module):
     def loss(
         self, q: Tensor, qdot: Tensor, a_true: Tensor, t: Tensor | float | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """(ℓ_pred, ℓ_pred, 0)."""
+        r"""$(\ell_{pred}, \ell_{pred}, 0)$."""
         _check_target(a_true, q)
         l_pred = sample_norm(a_true - self(q, qdot)["a"], self.norm).mean()
         return l_pred, l_pred, torch.zeros_like(l_pred)
@@ -511,13 +528,15 @@ class MLPDynamics(nn.Module):
 
 
 class NNPhD(nn.Module):
-    """Neural New-Physics Detector: â = a_c(LNN) + a_nc(UAN), loss ℓ_pred + λ ℓ_reg with unsquared norms.
+    r"""Neural New-Physics Detector: $\hat a = a_c(\text{LNN}) + a_{nc}(\text{UAN})$, loss
+    $\ell_{pred} + \lambda \ell_{reg}$ with unsquared norms.
 
     Args:
         dim: number of generalized coordinates d.
         lnn: the conservative part (any :class:`LagrangianNN`); a default 2x128 softplus LNN if None.
         uan: the non-conservative part, any module ``(q, q̇, t) -> (b, d)``; a default 2x128 tanh UAN if None.
-        lam: λ, the price per unit of UAN output; λ < 1 detects (UAN = whole residual), λ > 1 switches it off.
+        lam: $\lambda$, the price per unit of UAN output; $\lambda < 1$ detects (UAN = whole residual),
+            $\lambda > 1$ switches it off.
         norm: "l2" (per-sample Euclidean norm, default) or "l1"; the same unsquared norm in both terms.
     """
 
@@ -551,7 +570,8 @@ class NNPhD(nn.Module):
     def loss(
         self, q: Tensor, qdot: Tensor, a_true: Tensor, t: Tensor | float | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """(ℓ, ℓ_pred, ℓ_reg) with ℓ_pred = mean_i ‖a_i − â_i‖, ℓ_reg = mean_i ‖a_nc,i‖, ℓ = ℓ_pred + λ ℓ_reg."""
+        r"""$(\ell, \ell_{pred}, \ell_{reg})$ with $\ell_{pred} = \tfrac1n \sum_i \lVert a_i - \hat a_i \rVert$,
+        $\ell_{reg} = \tfrac1n \sum_i \lVert a_{nc,i} \rVert$, $\ell = \ell_{pred} + \lambda \ell_{reg}$."""
         _check_target(a_true, q)
         out = self(q, qdot, t)
         l_pred = sample_norm(a_true - out["a"], self.norm).mean()
@@ -559,5 +579,5 @@ class NNPhD(nn.Module):
         return l_pred + self.lam * l_reg, l_pred, l_reg
 
     def detect(self, q: Tensor, qdot: Tensor, t: Tensor | float | None = None) -> Tensor:
-        """Per-sample size of the detected new physics ‖a_nc‖: ``(b,)``."""
+        r"""Per-sample size of the detected new physics $\lVert a_{nc} \rVert$: ``(b,)``."""
         return sample_norm(self(q, qdot, t)["a_nc"], self.norm)

@@ -1,4 +1,4 @@
-"""Training loop and RK4 integrator for the dynamics models of :mod:`livepapers.nnphd.modules`.
+"""Training loop, batched inference and RK4 integrator for the dynamics models of :mod:`livepapers.nnphd.modules`.
 
 Shape legend: ``n`` data set size, ``b`` batch, ``d`` coordinates, ``T`` number of RK4 steps.
 """
@@ -11,12 +11,9 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-__all__ = ["fit", "rk4_rollout"]
+from livepapers.core.train import cosine, set_lr
 
-
-def _cosine_lr(step: int, steps: int, lr: float, lr_min: float) -> float:
-    # lr_k = lr_min + (lr − lr_min) · ½ (1 + cos(π k / K))
-    return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * step / max(steps, 1)))
+__all__ = ["fit", "predict", "rk4_rollout"]
 
 
 def fit(
@@ -32,13 +29,14 @@ def fit(
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Train ``model`` (anything with ``loss(q, qdot, a, t) -> (total, l_pred, l_reg)``) with Adam.
+    r"""Train ``model`` (anything with ``loss(q, qdot, a, t) -> (total, l_pred, l_reg)``) with Adam.
 
     Args:
         data: ``{"q": (n, d), "qdot": (n, d), "a": (n, d)}`` and optionally ``"t": (n,)``.
         steps: number of optimizer steps.
         lr, lr_min: Adam learning rate, decayed with a cosine to ``lr_min`` when ``schedule="cosine"``
-            (``"constant"`` keeps it fixed).
+            ($\eta_k = \eta_{min} + (\eta - \eta_{min}) \tfrac12 (1 + \cos(\pi k / K))$,
+            :func:`livepapers.core.train.cosine`); ``"constant"`` keeps it fixed.
         batch_size: minibatch size; batches are drawn epoch by epoch from a random permutation.
         grad_clip: global gradient-norm clip (None: off).
         generator: fixes the minibatch order.
@@ -72,9 +70,8 @@ def fit(
             perm, pos = torch.randperm(n, generator=generator), 0
         idx = perm[pos : pos + b]
         pos += b
-        cur_lr = _cosine_lr(step, steps, lr, lr_min) if schedule == "cosine" else lr
-        for group in opt.param_groups:
-            group["lr"] = cur_lr
+        cur_lr = cosine(step, steps, peak=lr, floor=lr_min) if schedule == "cosine" else lr
+        set_lr(opt, cur_lr)
         t = None if t_all is None else t_all[idx]
         total, l_pred, l_reg = model.loss(data["q"][idx], data["qdot"][idx], data["a"][idx], t)
         opt.zero_grad(set_to_none=True)
@@ -89,6 +86,20 @@ def fit(
             callback(step, losses)
     model.eval()
     return history
+
+
+def predict(model: nn.Module, data: Mapping[str, Tensor], *, with_t: bool = False,
+            chunk: int = 4096) -> dict[str, Tensor]:
+    """``model(q, qdot[, t])`` on a whole data set in chunks of ``chunk`` samples, without gradients.
+
+    Returns the model's output dict (``{"a", "a_c", "a_nc"}`` for :class:`NNPhD`), each ``(n, d)``.
+    """
+    outs = []
+    with torch.no_grad():
+        for i in range(0, data["q"].shape[0], chunk):
+            sl = slice(i, i + chunk)
+            outs.append(model(data["q"][sl], data["qdot"][sl], data["t"][sl] if with_t else None))
+    return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
 
 def _safe_accel(accel_fn: Callable, q: Tensor, qdot: Tensor, t: float) -> Tensor:
@@ -111,11 +122,11 @@ def rk4_rollout(
     n_steps: int,
     t0: float = 0.0,
 ) -> Tensor:
-    """Integrate q̈ = accel_fn(q, q̇, t) with classical RK4 (fixed step ``dt``).
+    r"""Integrate $\ddot q = f_a(q, \dot q, t)$ (``accel_fn``) with classical RK4 (fixed step ``dt``).
 
-    For y = (q, q̇), f(y, t) = (q̇, accel_fn(q, q̇, t)):
-    k1 = f(y, t), k2 = f(y + dt/2·k1, t + dt/2), k3 = f(y + dt/2·k2, t + dt/2), k4 = f(y + dt·k3, t + dt),
-    y ← y + dt/6·(k1 + 2k2 + 2k3 + k4).
+    For $y = (q, \dot q)$, $f(y, t) = (\dot q, f_a(q, \dot q, t))$: $k_1 = f(y, t)$,
+    $k_2 = f(y + \tfrac{h}{2} k_1, t + \tfrac{h}{2})$, $k_3 = f(y + \tfrac{h}{2} k_2, t + \tfrac{h}{2})$,
+    $k_4 = f(y + h k_3, t + h)$, $y \leftarrow y + \tfrac{h}{6}(k_1 + 2k_2 + 2k_3 + k_4)$ with $h$ = ``dt``.
 
     Args:
         accel_fn: ``(q: (b, d), q̇: (b, d), t: float) -> (b, d)``; called under ``torch.no_grad()``

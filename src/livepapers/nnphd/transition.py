@@ -1,8 +1,9 @@
-"""The λ sweep of NNPhD's phase transition (one NNPhD per λ), mapped through ``livepapers.core.sweep`` so it
-runs in local worker processes or on Ray.
+r"""The λ sweep of NNPhD's phase transition (one NNPhD per λ), mapped through ``livepapers.core.sweep`` so it
+runs in local worker processes or on Ray, and the λ where the order parameter collapses.
 
-For λ < 1 the UAN absorbs the whole non-conservative residual (ℓ_pred ≈ 0, ℓ_reg = E‖r*‖); for λ > 1 it
-switches off (ℓ_reg = 0, ℓ_pred = E‖r*‖); see :mod:`livepapers.nnphd.modules` for the argument.
+For $\lambda < 1$ the UAN absorbs the whole non-conservative residual ($\ell_{pred} \approx 0$,
+$\ell_{reg} = \mathbb{E}\lVert r^* \rVert$); for $\lambda > 1$ it switches off ($\ell_{reg} = 0$,
+$\ell_{pred} = \mathbb{E}\lVert r^* \rVert$); see :mod:`livepapers.nnphd.modules` for the argument.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from livepapers.core import sweep
 from livepapers.nnphd.modules import LagrangianNN, NNPhD, UniversalApproximatorNet
 from livepapers.nnphd.training import fit
 
-__all__ = ["phase_transition_sweep"]
+__all__ = ["half_crossing", "phase_transition_sweep"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class _Task:
 
 
 def _train_one(task: _Task) -> dict[str, float]:
-    """Train one NNPhD at ``task.lam`` and evaluate ℓ_pred, ℓ_reg on the whole data set."""
+    r"""Train one NNPhD at ``task.lam`` and evaluate $\ell_{pred}$, $\ell_{reg}$ on the whole data set."""
     t0 = time.process_time()
     d = task.data["q"].shape[1]
     with torch.random.fork_rng():
@@ -81,8 +83,8 @@ def phase_transition_sweep(
     backend: str = "local",
     workers: int | None = None,
 ) -> list[dict[str, float]]:
-    """Train one NNPhD per λ and return the table ``[{"lam", "l_pred", "l_reg", "loss", ...}, ...]``
-    (in the order of ``lams``; ℓ values on the whole data set after training).
+    r"""Train one NNPhD per λ and return the table ``[{"lam", "l_pred", "l_reg", "loss", ...}, ...]``
+    (in the order of ``lams``; $\ell$ values on the whole data set after training).
 
     Args:
         system: a simulator with ``sample(n, generator)`` (e.g. :class:`DampedOscillator2D`); ignored when
@@ -107,3 +109,18 @@ def phase_transition_sweep(
         for lam in lams
     ]
     return sweep.map(_train_one, tasks, backend=backend, workers=workers, desc="λ sweep")
+
+
+def half_crossing(lams: np.ndarray, reg: np.ndarray, plateau: float) -> float:
+    r"""The λ where $\ell_{reg}$ first falls to half its low-λ plateau, $\ell_{reg}(\lambda) = \tfrac12
+    \bar\ell_{reg}$, by linear interpolation between grid points (``lams`` increasing).
+
+    No crossing within the grid -> the largest λ; already below half at the first point -> the smallest λ.
+    """
+    half = 0.5 * plateau
+    if reg[0] <= half:
+        return float(lams[0])
+    for k in range(1, len(lams)):
+        if reg[k] <= half:
+            return float(lams[k - 1] + (half - reg[k - 1]) * (lams[k] - lams[k - 1]) / (reg[k] - reg[k - 1]))
+    return float(lams[-1])

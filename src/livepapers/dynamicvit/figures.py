@@ -1,0 +1,100 @@
+"""The figures of DynamicViT's reproduction, written through the run context."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from livepapers.core.runs import RunContext
+
+from .complexity import DEIT_S, count_flops
+from .data import DigitBatch, object_patches
+
+if TYPE_CHECKING:
+    from .experiment import Config
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def kept_tokens(ctx: RunContext, test: DigitBatch, kept: list[torch.Tensor], n: int, patch: int,
+                     n_patches: int) -> None:
+    """The tokens DynamicViT keeps after each stage on ``n`` test canvases (object patches outlined)."""
+    plt = _plt()
+    side = math.isqrt(n_patches)
+    stages = len(kept)
+    fig, axes = plt.subplots(n, stages + 1, figsize=(1.9 * (stages + 1), 1.9 * n), squeeze=False)
+    obj = object_patches(test.ink, patch_size=patch)
+    for r in range(n):
+        img = test.images[r, 0].numpy()
+        axes[r][0].imshow(img, cmap="gray")
+        axes[r][0].set_title(f"label {int(test.labels[r])}" if r == 0 else "", fontsize=8)
+        for s in range(stages):
+            mask = torch.zeros(n_patches, dtype=torch.bool)
+            mask[kept[s][r]] = True
+            m = mask.reshape(side, side).repeat_interleave(patch, 0).repeat_interleave(patch, 1).numpy()
+            shown = np.where(m, img, img.min())
+            ax = axes[r][s + 1]
+            ax.imshow(shown, cmap="gray")
+            om = obj[r].reshape(side, side).repeat_interleave(patch, 0).repeat_interleave(patch, 1).numpy()
+            ax.contour(om, levels=[0.5], colors="tab:red", linewidths=0.8)
+            if r == 0:
+                ax.set_title(f"stage {s + 1}: {kept[s].shape[1]} kept", fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    ctx.savefig(fig, "kept_tokens", caption="Tokens kept by DynamicViT after each stage on test canvases "
+                "(dropped patches blacked out; red outline: object patches used for recall).")
+
+
+def cost_vs_rho(ctx: RunContext, cfg: Config, cost: dict[str, float]) -> None:
+    """DeiT-S FLOPs against the keep ratio (analytic, paper values) and the measured CPU throughput ratio."""
+    plt = _plt()
+    rhos = sorted(set(cfg.flops_rhos))
+    flops = [count_flops(DEIT_S, r) / 1e9 for r in rhos]
+    dense = cost["flops_dense_g"]
+    paper = {0.7: 2.9, 0.8: 3.4, 0.9: 4.0}
+    rows = [{"rho": r, "flops_g": f, "flops_dense_g": dense} for r, f in zip(rhos, flops)]
+    ctx.save_csv("flops_vs_rho", rows)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a1.plot(rhos, flops, "o-", label="analytic (predictors incl.)")
+    a1.axhline(dense, color="k", ls="--", lw=1, label=f"dense {dense:.2f} G")
+    a1.plot(list(paper), list(paper.values()), "s", color="tab:red", label="paper")
+    a1.set_xlabel("keep ratio rho (3 stages)")
+    a1.set_ylabel("DeiT-S GFLOPs (multiply-adds)")
+    a1.legend(fontsize=8)
+    ratio_pred = [dense / f for f in flops]
+    a2.plot(rhos, ratio_pred, "o-", label="FLOP ratio dense / pruned")
+    a2.plot([cfg.rho], [cost["throughput_ratio_cpu"]], "*", ms=12, color="tab:green",
+            label=f"measured CPU throughput ratio (batch {cfg.bench.batch})")
+    a2.axhline(1.54, color="tab:red", ls=":", lw=1, label="paper GPU +54%")
+    a2.set_xlabel("keep ratio rho")
+    a2.set_ylabel("speed-up vs dense")
+    a2.legend(fontsize=8)
+    ctx.savefig(fig, "cost_vs_rho", caption="FLOPs of DeiT-S vs keep ratio (analytic; paper values in red) "
+                "and the measured CPU throughput ratio at rho = 0.7 next to the FLOP ratio.")
+
+
+def accuracy_vs_rho(ctx: RunContext, rows: list[dict], acc_teacher: float, rho: float, task: str) -> None:
+    """Test accuracy of the three variants against the inference keep ratio (dense teacher dashed)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        pts = sorted((r["rho"], r["acc"]) for r in rows if r["variant"] == v)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=v.replace("_", "-"))
+    ax.axhline(acc_teacher, color="k", ls="--", lw=1, label="dense teacher")
+    ax.axvline(rho, color="gray", ls=":", lw=1)
+    ax.set_xlabel(f"inference keep ratio rho (trained at {rho:.2f})")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    ctx.savefig(fig, "accuracy_vs_rho", caption=f"Cluttered-{task} test accuracy vs the keep ratio used at "
+                f"inference, for models fine-tuned at rho = {rho:.2f} (dense teacher dashed).")
