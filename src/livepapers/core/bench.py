@@ -30,6 +30,23 @@ def time_fn(fn: Callable[[], Any], *, label: str = "", sub_label: str = "", desc
     return {"median_s": float(m.median), "iqr_s": float(m.iqr), "runs": len(m.times), "measurement": m}
 
 
+class CpuTimer:
+    """CPU seconds of this process (``time.process_time``) over a ``with`` block: ``with CpuTimer() as t: ...``
+    then ``t.seconds``. CPU time, not wall time, so a loaded shared machine inflates it far less."""
+
+    def __enter__(self) -> CpuTimer:
+        import time
+
+        self._t0 = time.process_time()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import time
+
+        self.seconds = time.process_time() - self._t0
+
+
 def count_flops(fn: Callable[[], Any]) -> int:
     """FLOPs of one call of ``fn()`` by ``torch.utils.flop_counter`` (2 per multiply-add, not MACs)."""
     with FlopCounterMode(display=False) as counter:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from livepapers.core.plots import pyplot
 from livepapers.core.runs import RunContext
 
 from .complexity import DEIT_S, count_flops
@@ -17,19 +18,12 @@ if TYPE_CHECKING:
     from .experiment import Config
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def kept_tokens(ctx: RunContext, test: DigitBatch, kept: list[torch.Tensor], n: int, patch: int,
                      n_patches: int) -> None:
     """The tokens DynamicViT keeps after each stage on ``n`` test canvases (object patches outlined)."""
-    plt = _plt()
+    plt = pyplot()
     side = math.isqrt(n_patches)
     stages = len(kept)
     fig, axes = plt.subplots(n, stages + 1, figsize=(1.9 * (stages + 1), 1.9 * n), squeeze=False)
@@ -58,7 +52,7 @@ def kept_tokens(ctx: RunContext, test: DigitBatch, kept: list[torch.Tensor], n: 
 
 def cost_vs_rho(ctx: RunContext, cfg: Config, cost: dict[str, float]) -> None:
     """DeiT-S FLOPs against the keep ratio (analytic, paper values) and the measured CPU throughput ratio."""
-    plt = _plt()
+    plt = pyplot()
     rhos = sorted(set(cfg.flops_rhos))
     flops = [count_flops(DEIT_S, r) / 1e9 for r in rhos]
     dense = cost["flops_dense_g"]
@@ -86,7 +80,7 @@ def cost_vs_rho(ctx: RunContext, cfg: Config, cost: dict[str, float]) -> None:
 
 def accuracy_vs_rho(ctx: RunContext, rows: list[dict], acc_teacher: float, rho: float, task: str) -> None:
     """Test accuracy of the three variants against the inference keep ratio (dense teacher dashed)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for v in dict.fromkeys(r["variant"] for r in rows):
         pts = sorted((r["rho"], r["acc"]) for r in rows if r["variant"] == v)

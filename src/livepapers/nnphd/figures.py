@@ -8,20 +8,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from livepapers.core.plots import pyplot
 
 
 def phase_transition(ctx, lams: np.ndarray, reg: np.ndarray, pred: np.ndarray, reg_true: float) -> None:
     r"""C1: $\ell_{pred}$ and $\ell_{reg}$ after training against $\lambda$, with the true
     $\mathbb E \lVert a_{nc} \rVert$."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot(lams, reg, "o-", label="ℓ_reg = mean ‖a_nc‖")
     ax.plot(lams, pred, "s-", label="ℓ_pred = mean ‖a − â‖")
@@ -36,7 +29,7 @@ def phase_transition(ctx, lams: np.ndarray, reg: np.ndarray, pred: np.ndarray, r
 
 def friction(ctx, preds: dict[str, tuple[dict, dict]], gamma: float) -> None:
     r"""C2: UAN output against the true friction, damped ($\gamma$ = ``gamma``) and undamped control."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     for ax, name in zip(axes, ("damped", "control")):
         out, test = preds[name]
@@ -55,7 +48,7 @@ def friction(ctx, preds: dict[str, tuple[dict, dict]], gamma: float) -> None:
 
 def forecast(ctx, curves: dict[str, list[float]]) -> None:
     """C5: forecast error and true excess energy along the rollouts of NNPhD, LNN alone and a plain MLP."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, lab in (("nnphd", "NNPhD"), ("lnn", "LNN alone"), ("mlp", "plain MLP")):
         axes[0].plot(curves["t"], curves[f"{name}_rmse"], label=lab)
@@ -74,7 +67,7 @@ def forecast(ctx, curves: dict[str, list[float]]) -> None:
 
 def neptune(ctx, name: str, data: dict[str, Tensor], pred: dict[str, Tensor], system, caption: str) -> None:
     """C3: detected vs true Neptune pull along the orbit (arrows) and its size over time."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     q, true_nc, a_nc, t = data["q"], data["a_nc"], pred["a_nc"], data["t"]
     ax = axes[0]
@@ -105,7 +98,7 @@ def inspiral(ctx, data: dict[str, Tensor], a_nc: Tensor, drag: Tensor, r_med: np
              beta: float) -> None:
     r"""C4: drag per unit speed against $r$ (truth $\beta / r^4$) and detected vs true radiation reaction on
     one inspiral."""
-    plt = _plt()
+    plt = pyplot()
     a_rr, x = data["a_nc"], data["q"]
     r = x.norm(dim=-1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
