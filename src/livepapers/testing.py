@@ -23,6 +23,7 @@ from typing import Any
 
 from livepapers.core import registry
 from livepapers.core.config import apply_overrides, to_dict
+from livepapers.core.runs import as_float
 
 REQUIRED_PROFILES = ("smoke", "default", "paper")
 README_SECTIONS = ("Usage", "Parameters", "Claims tested", "Results", "Deviations", "Not checkable offline", "BibTeX")
@@ -63,11 +64,21 @@ def smoke_runs(slug: str) -> dict[str, Any]:
                 folder = reproduce(slug, profile="smoke", out=Path(tmp) / str(k), workers=1, verbose=False)
                 seconds = time.perf_counter() - t0
                 m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+                m = _floats(m)  # NaN/inf are stored as strings in JSON
                 status = json.loads((folder / "status.json").read_text(encoding="utf-8"))["status"]
                 out.append({"per_seed": m["per_seed"], "measured": (m.get("measured") or {}).get("repeats", []),
                             "seconds": seconds, "status": status})
         _SMOKE[key] = {"first": out[0], "second": out[1]}
     return _SMOKE[key]
+
+
+def _floats(m: dict[str, Any]) -> dict[str, Any]:
+    out = dict(m)
+    out["per_seed"] = [{k: as_float(v) for k, v in d.items()} for d in m.get("per_seed", [])]
+    if isinstance(m.get("measured"), dict):
+        out["measured"] = {**m["measured"], "repeats": [{k: as_float(v) for k, v in d.items()}
+                                                        for d in m["measured"].get("repeats", [])]}
+    return out
 
 
 def _produced(run: dict[str, Any]) -> set[str]:

@@ -130,3 +130,22 @@ def test_git_dirty_counts_untracked_code(tmp_path, monkeypatch):
     assert runs.env_info()["git_dirty"] is False
     (tmp_path / "new_paper.py").write_text("y = 2\n")  # untracked code
     assert runs.env_info()["git_dirty"] is True
+
+
+def test_peak_memory_reports_growth_result_and_never_hangs():
+    import os
+
+    import numpy as np
+
+    from livepapers.core.bench import peak_memory, peak_memory_mb
+
+    # 96 MiB: above glibc's largest mmap threshold (32 MiB), so fresh pages, never a reused free heap
+    mib, out = peak_memory(lambda n: float(np.ones(n).sum()), setup=lambda: 96 * 2**20 // 8)
+    assert out == 12 * 2**20 and 90 <= mib <= 150
+    assert peak_memory_mb(lambda: None) < 8
+    with pytest.raises(RuntimeError, match="failed: ZeroDivisionError"):
+        peak_memory_mb(lambda: 1 / 0)
+    with pytest.raises(RuntimeError, match="died"):
+        peak_memory_mb(lambda: os._exit(3))
+    with pytest.raises(RuntimeError, match="ran past"):
+        peak_memory_mb(lambda: __import__("time").sleep(30), timeout=1.0)

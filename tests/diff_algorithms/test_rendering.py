@@ -113,7 +113,7 @@ def test_far_field_gradient_depends_on_the_tails():
 
 
 def test_softras_equivalence():
-    from livepapers.diff_algorithms.experiment import softras_equivalence_error
+    from livepapers.diff_algorithms.rendering import softras_equivalence_error
 
     assert softras_equivalence_error(torch.Generator().manual_seed(0)) < 1e-6
 

@@ -16,11 +16,12 @@ from livepapers.mega import (
     laplace_attention_fn,
     relu2,
 )
+from livepapers.mega.functional import laplace_match_errors
 
 
 def _layer(seed=0, **kw) -> MovingAverageGatedAttention:
     torch.manual_seed(seed)
-    args = dict(embed_dim=8, zdim=6, hdim=10, ndim=3, norm_type="layernorm", prenorm=True, max_positions=32)
+    args = dict(dim=8, zdim=6, hdim=10, ndim=3, norm_type="layernorm", prenorm=True, max_positions=32)
     args.update(kw)
     layer = MovingAverageGatedAttention(**args).double().eval()
     with torch.no_grad():  # larger q/k scales and bias than the init so attention is far from uniform
@@ -35,7 +36,7 @@ def _layer(seed=0, **kw) -> MovingAverageGatedAttention:
 
 def reference_layer(layer: MovingAverageGatedAttention, x: torch.Tensor, padding_mask=None) -> torch.Tensor:
     """The spec's equations written out for one unchunked layer (float64), independent of the module's code."""
-    d, z, v = layer.embed_dim, layer.zdim, layer.hdim
+    d, z, v = layer.dim, layer.zdim, layer.hdim
     xin = layer.norm(x) if layer.prenorm else x
     V = F.silu(xin @ layer.v_proj.weight.T + layer.v_proj.bias)
     Xp = layer.move(xin, padding_mask) if layer.move is not None else xin
@@ -147,6 +148,10 @@ def test_laplace_matches_relu2_at_mu():
     fr = laplace_attention_fn(m, mu=0.707107, sigma=0.282095)
     (dfr,) = torch.autograd.grad(fr, m)
     assert abs(float(dfr) - 2 * 0.707107) < 1e-5 and abs(float(relu2(m.detach())) - 0.5) < 1e-5
+    # the C6 metrics run() reports: exact to float64 rounding
+    errs = laplace_match_errors()
+    assert set(errs) == {"laplace_value_err", "laplace_slope_err", "laplace_slope_vs_formula_err"}
+    assert all(0.0 <= v <= 1e-12 for v in errs.values())
 
 
 @pytest.mark.parametrize("fn", ["softmax", "laplace"])
@@ -184,8 +189,8 @@ def test_theorem1_gated_single_head_represents_multi_head():
 
 
 def test_bad_input_errors():
-    layer = MovingAverageGatedAttention(embed_dim=8, zdim=4, hdim=16, ndim=2, chunk_size=4)
-    with pytest.raises(ValueError, match="embed_dim=8"):
+    layer = MovingAverageGatedAttention(dim=8, zdim=4, hdim=16, ndim=2, chunk_size=4)
+    with pytest.raises(ValueError, match="dim=8"):
         layer(torch.randn(1, 8, 6))
     with pytest.raises(ValueError, match="multiple of chunk_size"):
         layer(torch.randn(1, 10, 8))
@@ -196,8 +201,8 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="attn_mask"):
         layer(torch.randn(2, 8, 8), attn_mask=torch.zeros(8, 8, dtype=torch.bool))
     with pytest.raises(ValueError, match="attention_activation"):
-        MovingAverageGatedAttention(embed_dim=8, zdim=4, hdim=16, attention_activation="sigmoid")
+        MovingAverageGatedAttention(dim=8, zdim=4, hdim=16, attention_activation="sigmoid")
     with pytest.raises(ValueError, match="chunk_size"):
-        MovingAverageGatedAttention(embed_dim=8, zdim=4, hdim=16, chunk_size=0)
+        MovingAverageGatedAttention(dim=8, zdim=4, hdim=16, chunk_size=0)
     with pytest.raises(ValueError, match="norm_type"):
-        MovingAverageGatedAttention(embed_dim=8, zdim=4, hdim=16, norm_type="groupnorm")
+        MovingAverageGatedAttention(dim=8, zdim=4, hdim=16, norm_type="groupnorm")

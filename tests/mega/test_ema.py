@@ -13,7 +13,7 @@ from livepapers.mega import MultiHeadEMA, bidirectional_fft_conv, ema_kernel, ff
 
 def _ema(d=3, ndim=4, bidirectional=False, truncation=None, seed=0) -> MultiHeadEMA:
     torch.manual_seed(seed)
-    ema = MultiHeadEMA(embed_dim=d, ndim=ndim, bidirectional=bidirectional, truncation=truncation).double()
+    ema = MultiHeadEMA(dim=d, ndim=ndim, bidirectional=bidirectional, truncation=truncation).double()
     with torch.no_grad():  # spread the decays so short and long memories both appear
         ema.delta.normal_(0, 1.0)
         ema.alpha.normal_(0, 1.0)
@@ -180,7 +180,7 @@ def test_padding_does_not_leak():
 
 def test_init_follows_spec():
     torch.manual_seed(0)
-    ema = MultiHeadEMA(embed_dim=64, ndim=16, bidirectional=True)
+    ema = MultiHeadEMA(dim=64, ndim=16, bidirectional=True)
     assert ema.delta.shape == (128, 16, 1) and ema.gamma.shape == (128, 16) and ema.omega.shape == (64,)
     signs = torch.tensor([1.0, -1.0] * 8)
     assert (ema.beta[..., 0].mean(0) - signs).abs().max() < 0.02
@@ -189,10 +189,10 @@ def test_init_follows_spec():
 
 
 def test_bad_input():
-    ema = MultiHeadEMA(embed_dim=4, ndim=2)
-    with pytest.raises(ValueError, match="embed_dim=4"):
+    ema = MultiHeadEMA(dim=4, ndim=2)
+    with pytest.raises(ValueError, match="dim=4"):
         ema(torch.randn(1, 5, 3))
     with pytest.raises(ValueError, match="padding_mask"):
         ema(torch.randn(2, 5, 4), torch.zeros(2, 6, dtype=torch.bool))
     with pytest.raises(ValueError, match="bidirectional"):
-        MultiHeadEMA(embed_dim=4, ndim=2, bidirectional=True).step(torch.randn(1, 4))
+        MultiHeadEMA(dim=4, ndim=2, bidirectional=True).step(torch.randn(1, 4))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from livepapers.core.train import warmup_linear
 from livepapers.mega import (
     MegaEncoder,
     MegaEncoderLayer,
@@ -24,7 +24,8 @@ from livepapers.mega import (
     mega_lra_pf128,
 )
 from livepapers.mega.data import LISTOPS_VOCAB, listops, listops_value, sdigits, sdigits_images, translate
-from livepapers.mega.experiment import PROFILES, build_model, lr_at
+from livepapers.mega.experiment import PROFILES, build_model
+from livepapers.mega.modules import DEPRECATED_NAMES, MegaConfig
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -70,8 +71,8 @@ def test_lra_configs_follow_table8():
             mega_lra_pf128: (4, 64, 128, 32, 128, "laplace", "batchnorm", True)}
     for fn, (depth, d, ffn, z, v, attn, norm, pre) in rows.items():
         c = fn()
-        assert (c.num_layers, c.embedding_dim, c.ffn_hidden_dim, c.z_dim, c.hidden_dim) == (depth, d, ffn, z, v)
-        assert (c.attention_activation, c.norm_type, c.prenorm, c.n_dim, c.chunk_size) == (attn, norm, pre, 16, -1)
+        assert (c.depth, c.dim, c.ffn_dim, c.zdim, c.hdim) == (depth, d, ffn, z, v)
+        assert (c.attention_activation, c.norm_type, c.prenorm, c.ndim, c.chunk_size) == (attn, norm, pre, 16, -1)
         assert c.classifier_dim == v
         assert fn(chunked=True).chunk_size == (4096 if fn is mega_lra_pf128 else 128)
         assert c.truncation == (4096 if fn is mega_lra_pf128 else 1024)
@@ -79,8 +80,8 @@ def test_lra_configs_follow_table8():
 
 def test_token_encoder_ignores_padding():
     torch.manual_seed(0)
-    enc = MegaEncoder(vocab_size=16, num_layers=2, embedding_dim=16, hidden_dim=32, ffn_hidden_dim=32, z_dim=8,
-                      n_dim=4, norm_type="layernorm", prenorm=False, max_positions=64).double().eval()
+    enc = MegaEncoder(vocab_size=16, depth=2, dim=16, hdim=32, ffn_dim=32, zdim=8,
+                      ndim=4, norm_type="layernorm", prenorm=False, max_positions=64).double().eval()
     x = torch.randint(1, 16, (2, 20))
     xp = F.pad(x, (0, 9), value=0)
     with torch.no_grad():
@@ -89,13 +90,13 @@ def test_token_encoder_ignores_padding():
 
 def test_token_encoder_pads_to_chunk_multiple_and_real_input_errors():
     torch.manual_seed(0)
-    enc = MegaEncoder(vocab_size=16, num_layers=1, embedding_dim=16, hidden_dim=32, ffn_hidden_dim=32, z_dim=8,
-                      n_dim=4, chunk_size=8)
+    enc = MegaEncoder(vocab_size=16, depth=1, dim=16, hdim=32, ffn_dim=32, zdim=8,
+                      ndim=4, chunk_size=8)
     h, mask = enc.forward_features(torch.randint(1, 16, (2, 21)))
     assert h.shape == (2, 24, 16) and mask is not None and mask[:, 21:].all() and not mask[:, :21].any()
     assert (h[:, 21:] == 0).all()
-    real = MegaEncoder(vocab_size=None, num_layers=1, embedding_dim=16, hidden_dim=32, ffn_hidden_dim=32, z_dim=8,
-                       n_dim=4, chunk_size=8)
+    real = MegaEncoder(vocab_size=None, depth=1, dim=16, hdim=32, ffn_dim=32, zdim=8,
+                       ndim=4, chunk_size=8)
     with pytest.raises(ValueError, match="not a multiple of chunk_size"):
         real(torch.randn(2, 21))
     with pytest.raises(ValueError, match="padding_mask must have shape"):
@@ -106,8 +107,8 @@ def test_token_encoder_pads_to_chunk_multiple_and_real_input_errors():
 
 def test_classifier_gradients_and_dual_input():
     torch.manual_seed(0)
-    cfg = dataclasses.replace(mega_lra_aan(), num_layers=1, embedding_dim=16, hidden_dim=32, ffn_hidden_dim=32,
-                              z_dim=8, n_dim=4, max_positions=64, classifier_dim=32)
+    cfg = dataclasses.replace(mega_lra_aan(), depth=1, dim=16, hdim=32, ffn_dim=32,
+                              zdim=8, ndim=4, max_positions=64, classifier_dim=32)
     model = MegaForSequenceClassification(cfg)
     x1, x2 = torch.randint(1, 260, (3, 30)), torch.randint(1, 260, (3, 25))
     out = model(x1, x2=x2)
@@ -123,14 +124,14 @@ def test_scalenorm_and_ffn():
     sn = ScaleNorm()
     x = torch.randn(2, 5, 7)
     torch.testing.assert_close(sn(x).square().mean(-1), torch.ones(2, 5), atol=1e-4, rtol=0)
-    ffn = NormalizedFeedForwardNetwork(embed_dim=7, ffn_hidden_dim=11, prenorm=True)
+    ffn = NormalizedFeedForwardNetwork(dim=7, ffn_dim=11, prenorm=True)
     with torch.no_grad():
         ref = x + ffn.fc2(F.silu(ffn.fc1(ffn.norm(x))))
     torch.testing.assert_close(ffn(x), ref)
 
 
 def test_batchnorm_normalises_over_batch_and_time():
-    layer = MegaEncoderLayer(embedding_dim=6, hidden_dim=12, ffn_hidden_dim=0, z_dim=4, n_dim=2,
+    layer = MegaEncoderLayer(dim=6, hdim=12, ffn_dim=0, zdim=4, ndim=2,
                              norm_type="batchnorm", prenorm=False)
     layer.train()
     y = layer(torch.randn(4, 9, 6) * 3 + 2)
@@ -150,10 +151,30 @@ def test_transformer_block_matches_sdpa():
 
 
 def test_lr_schedule():
-    assert lr_at(0, 100, 1e-3, 0.1) == pytest.approx(1e-7)
-    assert lr_at(10, 100, 1e-3, 0.1) == pytest.approx(1e-3)
-    assert lr_at(55, 100, 1e-3, 0.1) == pytest.approx(0.5e-3)
-    assert lr_at(100, 100, 1e-3, 0.1) == 0.0
+    # the fairseq LRA schedule experiment.train uses: linear warm-up from 1e-7, then linear decay to 0
+    lr = lambda k: warmup_linear(k, 100, peak=1e-3, warmup_frac=0.1)  # noqa: E731
+    assert lr(0) == pytest.approx(1e-7) and lr(10) == pytest.approx(1e-3)
+    assert lr(55) == pytest.approx(0.5e-3) and lr(100) == 0.0
+
+
+def test_deprecated_width_names_still_work():
+    # the official spellings (and this package's earlier ones) map to dim / zdim / hdim / ndim / ffn_dim / depth
+    assert set(DEPRECATED_NAMES.values()) == {"dim", "zdim", "hdim", "ndim", "ffn_dim", "depth"}
+    torch.manual_seed(0)
+    new = MegaEncoderLayer(dim=6, hdim=12, ffn_dim=8, zdim=4, ndim=2)
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning) as warned:
+        old = MegaEncoderLayer(embedding_dim=6, hidden_dim=12, ffn_hidden_dim=8, z_dim=4, n_dim=2)
+    assert len(warned) == 5 and "MegaEncoderLayer(embedding_dim=...) is deprecated; use dim=" in str(warned[0].message)
+    assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values()))
+    with pytest.warns(DeprecationWarning) as warned:
+        cfg = MegaConfig(num_layers=3, embedding_dim=24)
+    assert len(warned) == 2
+    assert (cfg.depth, cfg.dim) == (3, 24)
+    with pytest.warns(DeprecationWarning, match="MegaConfig.z_dim"):
+        assert cfg.z_dim == cfg.zdim
+    with pytest.raises(TypeError, match="both"):
+        MegaEncoderLayer(dim=6, embedding_dim=6, hdim=12, ffn_dim=8, zdim=4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,19 +214,3 @@ def test_sdigits_split_and_augmentation():
     assert torch.allclose(aug.sum((1, 2)), img[:50].sum((1, 2))) or (aug.sum((1, 2)) <= img[:50].sum((1, 2))).all()
     with pytest.raises(ValueError, match="split"):
         sdigits("val")
-
-
-def test_readme_usage():
-    # the README's usage block runs as written
-    import re
-    from pathlib import Path
-
-    import livepapers.mega
-
-    text = Path(livepapers.mega.__file__).with_name("README.md").read_text(encoding="utf-8")
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
-    ns: dict = {}
-    exec(code, ns)
-    assert ns["y"].shape == (2, 256, 64) and ns["logits"].shape == (2, 10)
-    assert ns["state"].shape == (2, 64, 16)
-    assert math.isclose(ns["layer"].mega_layer.move.scale, 0.25)

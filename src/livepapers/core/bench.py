@@ -54,13 +54,18 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def _rss_child(fn: Callable[[], Any], conn: Any) -> None:
-    torch.set_num_threads(1)
-    before = _current_rss_bytes()
-    fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    conn.send(max(0, peak - before))
-    conn.close()
+def _rss_child(fn: Callable[[], Any], conn: Any, setup: Callable[[], Any] | None) -> None:
+    try:
+        torch.set_num_threads(1)
+        arg = setup() if setup is not None else None
+        before = _current_rss_bytes()  # after setup: what setup builds is not counted
+        out = fn(arg) if setup is not None else fn()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+        conn.send(("ok", max(0, peak - before), out))
+    except BaseException as e:  # report, never hang the parent
+        conn.send(("error", f"{type(e).__name__}: {e}", None))
+    finally:
+        conn.close()
 
 
 def _current_rss_bytes() -> int:
@@ -74,19 +79,40 @@ def _current_rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def peak_memory_mb(fn: Callable[[], Any]) -> float:
-    """Peak resident memory added by one call of ``fn()``, in MiB, measured in a forked child.
+def peak_memory(fn: Callable[..., Any], *, setup: Callable[[], Any] | None = None,
+                timeout: float = 600.0) -> tuple[float, Any]:
+    """``(MiB, result)``: the peak resident memory added by one call of ``fn``, measured in a forked child.
 
-    The child starts with the parent's memory, so the figure is the growth of the high-water mark
-    during ``fn`` (allocator caches included). Linux only; ``fn`` runs single-threaded.
+    The child starts with the parent's memory, so the figure is the growth of the high-water mark during
+    ``fn`` (allocator caches included). With ``setup``, the child first builds ``x = setup()`` (a model, an
+    input), which is not counted, then calls ``fn(x)``. ``fn``'s result comes back (it must be picklable).
+    A child that raises, dies (segfault, OOM kill) or runs past ``timeout`` seconds raises ``RuntimeError``.
+    Linux only; ``fn`` runs single-threaded.
     """
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=_rss_child, args=(fn, child))
+    p = ctx.Process(target=_rss_child, args=(fn, child, setup))
     p.start()
-    value = parent.recv()
-    p.join()
-    return value / 2**20
+    child.close()  # only the child holds the sending end: its death closes the pipe (EOF, no hang)
+    try:
+        if not parent.poll(timeout):
+            p.kill()
+            raise RuntimeError(f"peak_memory: the measured call ran past {timeout:.0f} s")
+        try:
+            status, value, out = parent.recv()
+        except EOFError:
+            raise RuntimeError(f"peak_memory: the measuring child died (exit code {p.exitcode})") from None
+    finally:
+        p.join(5)
+        parent.close()
+    if status != "ok":
+        raise RuntimeError(f"peak_memory: the measured call failed: {value}")
+    return value / 2**20, out
+
+
+def peak_memory_mb(fn: Callable[[], Any], *, timeout: float = 600.0) -> float:
+    """Peak resident memory added by one call of ``fn()``, in MiB (see :func:`peak_memory`)."""
+    return peak_memory(fn, timeout=timeout)[0]
 
 
 def results_path(name: str) -> Path:

@@ -20,10 +20,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import itertools
+import math
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -31,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CompiledLogicNet", "PackBitsTensor", "pack_bits"]
+__all__ = ["CompiledLogicNet", "PackBitsTensor", "compiled_inference_checks", "pack_bits", "throughput"]
 
 BLOCK_WORDS = 16  # words per block inside the kernel (1,024 samples)
 
@@ -381,3 +383,54 @@ class CompiledLogicNet:
             raise ValueError(f"expected inputs of shape (batch, {self.in_dim}), got {arr.shape}")
         arr = arr if arr.dtype == bool else arr > 0.5
         return self.forward_packed(pack_bits(arr), arr.shape[0])
+
+
+def throughput(net: CompiledLogicNet, xb: np.ndarray, *, repeats: int) -> dict[str, float]:
+    """Samples per CPU second of ``net`` on the Boolean batch ``xb (B, in_dim)``: the best of ``repeats`` timed calls
+    after one warm-up, on pre-packed inputs (``samples_per_s``; C backend only, else NaN) and end to end from
+    Booleans (``samples_per_s_end_to_end``)."""
+    packed = pack_bits(xb)
+    net.forward_packed(packed, len(xb))  # warm-up
+    best = best_e2e = float("inf")
+    for _ in range(repeats):
+        t = time.process_time()
+        net.forward_packed(packed, len(xb))
+        best = min(best, time.process_time() - t)
+        t = time.process_time()
+        net(xb)
+        best_e2e = min(best_e2e, time.process_time() - t)
+    return {"samples_per_s": len(xb) / max(best, 1e-9) if net.backend == "c" else float("nan"),
+            "samples_per_s_end_to_end": len(xb) / max(best_e2e, 1e-9)}
+
+
+def compiled_inference_checks(model: torch.nn.Module, x: Tensor, *, tau: float, opt_level: int, bench_batch: int,
+                              bench_repeats: int) -> dict[str, float]:
+    """R4's compiled inference of a trained ``model`` (its last :class:`GroupSum` with temperature ``tau``) on the
+    0/1 inputs ``x (B, in_dim)``: exactness of both backends against the eval-mode scores (``compiled_mismatch``:
+    rows that differ), compile time and gate counts (before and after :meth:`CompiledLogicNet.prune`), and
+    throughput (:func:`throughput` on ``x`` tiled to ``bench_batch`` rows; PyTorch eval mode on 4,096 of them)."""
+    out: dict[str, float] = {}
+    model.eval()
+    with torch.no_grad():
+        ref = torch.round(model(x) * tau).to(torch.int32).numpy()
+    net = CompiledLogicNet(model)
+    tc = time.perf_counter()
+    net.compile(opt_level=opt_level)
+    out["compile_time_s"] = time.perf_counter() - tc
+    out["compiled_backend_is_c"] = float(net.backend == "c")
+    out["compiled_gates"] = float(net.gate_count())
+    counts = net(x.numpy() > 0.5)
+    np_net = CompiledLogicNet(model, backend="numpy")
+    out["compiled_mismatch"] = float((counts != ref).any(1).sum() + (np_net(x.numpy() > 0.5) != ref).any(1).sum())
+    reps = math.ceil(bench_batch / len(x))
+    xb = np.tile(x.numpy() > 0.5, (reps, 1))[:bench_batch]
+    speed = throughput(net, xb, repeats=bench_repeats)
+    out["compiled_samples_per_s"] = speed["samples_per_s"]
+    out["compiled_samples_per_s_end_to_end"] = speed["samples_per_s_end_to_end"]
+    t = time.process_time()
+    with torch.no_grad():
+        model(torch.from_numpy(xb[:4096].astype(np.float32)))
+    out["torch_eval_samples_per_s"] = 4096 / max(time.process_time() - t, 1e-9)
+    net.prune()
+    out["compiled_gates_pruned"] = float(net.gate_count())
+    return out

@@ -21,6 +21,7 @@ __all__ = [
     "fan_triangles",
     "four_digit_sets",
     "monk",
+    "pose_scene",
     "star_polygons",
 ]
 
@@ -69,9 +70,10 @@ def digit_pools(generator: torch.Generator) -> DigitPools:
 
 def four_digit_sets(images: Tensor, labels: Tensor, *, n_sets: int, set_size: int,
                     generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Sets of 4-digit items: ``(n_sets, set_size, 8, 32)`` images and ``(n_sets, set_size)`` values.
+    r"""Sets of 4-digit items: ``(n_sets, set_size, 8, 32)`` images and ``(n_sets, set_size)`` values.
 
-    An item is 4 digits drawn independently from the pool, side by side; its value is ``Σ 10^{3−i}·label_i``.
+    An item is 4 digits drawn independently from the pool, side by side; its value is $\sum_i 10^{3-i} \, l_i$
+    ($l_i$ the label of digit $i$).
     Sets with tied values are redrawn (ties make the exact-match metric ill-defined).
     """
     out_x = torch.empty(n_sets, set_size, 8, 32)
@@ -147,9 +149,9 @@ def monk(problem: int, generator: torch.Generator, *,
 
 def star_polygons(n: int, generator: torch.Generator, *, radius: float = 0.3, min_vertices: int = 8,
                   max_vertices: int = 12) -> list[Tensor]:
-    """``n`` star-shaped polygons around the origin, 8–12 vertices each: list of ``(V, 2)`` in NDC units.
+    r"""``n`` star-shaped polygons around the origin, 8–12 vertices each: list of ``(V, 2)`` in NDC units.
 
-    Vertex ``v`` sits at angle ``2πv/V + jitter`` and distance ``radius · U(0.55, 1.15)``.
+    Vertex $v$ sits at angle $2\pi v / V$ + jitter and distance ``radius`` $\cdot \, U(0.55, 1.15)$.
     """
     polys = []
     for _ in range(n):
@@ -164,3 +166,27 @@ def fan_triangles(poly: Tensor) -> Tensor:
     """Fan triangulation from the centre (0, 0) of a star polygon ``(V, 2)`` -> ``(V, 3, 2)``."""
     centre = torch.zeros_like(poly[:1]).expand(len(poly), 2)
     return torch.stack([centre, poly, poly.roll(-1, 0)], 1)
+
+
+def pose_scene(n_shapes: int, offsets: tuple[float, ...], *, max_rotation_deg: float,
+               generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, dict[float, Tensor]]:
+    r"""The R5 scene: :func:`star_polygons` as fans of triangles ``tris (s, f, 3, 2)`` with a face ``mask (s, f)``,
+    a true pose per shape ``(s, 3)`` (angle $\in [0, 2\pi)$, translation in $[-0.1, 0.1]^2$) and, per offset $D$,
+    start poses at distance $D$ in a random direction, rotated by at most ``max_rotation_deg``."""
+    g = generator
+    polys = star_polygons(n_shapes, g)
+    fmax = max(len(p) for p in polys)
+    tris = torch.zeros(n_shapes, fmax, 3, 2)
+    mask = torch.zeros(n_shapes, fmax, dtype=torch.bool)
+    for i, p in enumerate(polys):
+        tris[i, : len(p)] = fan_triangles(p)
+        mask[i, : len(p)] = True
+    true_pose = torch.stack([2 * math.pi * torch.rand(n_shapes, generator=g),
+                             0.2 * (torch.rand(n_shapes, generator=g) - 0.5),
+                             0.2 * (torch.rand(n_shapes, generator=g) - 0.5)], -1)
+    starts = {}
+    for D in offsets:
+        phi = 2 * math.pi * torch.rand(n_shapes, generator=g)
+        rot = math.radians(max_rotation_deg) * (2 * torch.rand(n_shapes, generator=g) - 1)
+        starts[D] = true_pose + torch.stack([rot, D * torch.cos(phi), D * torch.sin(phi)], -1)
+    return tris, mask, true_pose, starts

@@ -1,35 +1,40 @@
 """Offline small-scale reproduction of the thesis' three systems (one seed per call of :func:`run`).
 
 Parts (each timed in CPU seconds, ``time_<part>_s``):
-1. ``sort``: a CNN learns 4-digit ``load_digits`` numbers from ordering supervision only (R1), and Cauchy vs
+1. ``monotone``: analytic checks in float64 — Jacobian signs, doubly-stochastic ``P``, swap-error bounds (R2).
+2. ``sort``: a CNN learns 4-digit ``load_digits`` numbers from ordering supervision only (R1), and Cauchy vs
    logistic (same ``f'(0)``) at ``n = 15`` with paired seeds (R3).
-2. ``monotone``: analytic checks in float64 — Jacobian signs, doubly-stochastic ``P``, swap-error bounds (R2).
 3. ``logic``: logic gate networks on binarised digits and MONK-1/2/3, discretised, compiled and benchmarked (R4).
 4. ``render``: 2-D pose recovery with GenDR from near and far starts for 5 distributions × 3 T-conorms (R5).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
 from livepapers.core.config import Profile
 from livepapers.core.runs import RunContext
+from livepapers.core.train import train_loop
 
 from . import data
-from .compiled import CompiledLogicNet, pack_bits
-from .logic import GroupSum, LogicLayer
-from .rendering import GenDR, iou_loss
-from .sorting import SIGMOIDS, DiffSortNet, perm_bce_loss, ranking_metrics, swap_error
+from .compiled import compiled_inference_checks
+from .figures import render_figure, sorting_figure
+from .logic import logic_accuracy, make_logic_net
+from .rendering import GenDR, iou_loss, posed, softras_equivalence_error
+from .sorting import (
+    DiffSortNet,
+    DigitScorer,
+    monotonicity_checks,
+    perm_bce_loss,
+    scorer_ranking_metrics,
+    swap_error_checks,
+)
 
-# ------------------------------------------------------------------------------------------------
-# config
-# ------------------------------------------------------------------------------------------------
+# -- config -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,8 @@ PROFILES: dict[str, Profile] = {
         monotone=MonotoneConfig(sizes=(4, 8), n_inputs=20),
         logic=LogicConfig(digits_width=400, digits_depth=2, digits_steps=60, digits_select_steps=20,
                           monk_steps=60, bench_batch=4096, bench_repeats=1, opt_level=1),
-        render=RenderConfig(n_shapes=2, offsets=(0.2, 1.2), distributions=("uniform", "cauchy"),
+        # every distribution a claim reads (the contract), at 10 steps: uniform, Cauchy, reciprocal
+        render=RenderConfig(n_shapes=2, offsets=(0.2, 1.2), distributions=("uniform", "cauchy", "reciprocal"),
                             t_conorms=("probabilistic",), steps=10),
     ), n_seeds=1),
     "default": Profile(Config()),
@@ -113,24 +119,29 @@ PROFILES: dict[str, Profile] = {
     ), n_seeds=5),
 }
 
-# ------------------------------------------------------------------------------------------------
-# 1. sorting supervision
-# ------------------------------------------------------------------------------------------------
+PARTS = ("monotone", "sort", "logic", "render")  # run() order; time_<part>_s
+N15_SIGMOIDS = ("cauchy", "logistic")  # R3 at n = 15: sort_n15_<metric>_<sigmoid>
+MONK_PROBLEMS = (1, 2, 3)  # dlgn_monk<p>_*
 
 
-class DigitScorer(nn.Module):
-    """conv(1→32, 3×3)–ReLU–pool–conv(32→64, 3×3)–ReLU–pool–FC(1024→64)–ReLU–FC(64→1); ``(b, 8, 32) -> (b,)``."""
+def render_key(offset: float, dist: str, conorm: str = "probabilistic") -> str:
+    """R5's success rate from ``offset`` with ``dist`` (or 'min' over the distributions) and ``conorm``."""
+    return f"render_d{str(offset).replace('.', '')}_success_{dist}" + ("" if conorm == "probabilistic" else
+                                                                         f"_{conorm}")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 2 * 8, 64), nn.ReLU(), nn.Linear(64, 1),
-        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.unsqueeze(1)).squeeze(-1)
+# -- 1. monotonicity and error bounds (analytic, float64) ----------------------------------------------
+
+
+def part_monotone(cfg: MonotoneConfig, ctx: RunContext) -> dict[str, float]:
+    out = monotonicity_checks(sizes=cfg.sizes, n_inputs=cfg.n_inputs, scales=cfg.scales, steepness=cfg.steepness,
+                              generator=ctx.generator(10))
+    out |= swap_error_checks(steepness=cfg.steepness)
+    ctx.save_json("monotone", out)
+    return out
+
+
+# -- 2. sorting supervision ----------------------------------------------------------------------------
 
 
 def train_sorter(pools: data.DigitPools, *, n: int, steps: int, batch: int, distribution: str, steepness: float,
@@ -140,24 +151,20 @@ def train_sorter(pools: data.DigitPools, *, n: int, steps: int, batch: int, dist
     model = DigitScorer()
     sorter = DiffSortNet("odd_even", n, steepness=steepness, distribution=distribution)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for step in ctx.progress(range(steps), total=steps, desc=desc):
+
+    def step(_: int) -> torch.Tensor:
         x, v = data.four_digit_sets(pools.train_images, pools.train_labels, n_sets=batch, set_size=n,
                                     generator=stream)
         scores = model(x.reshape(batch * n, 8, 32)).reshape(batch, n)
         _, P = sorter(scores)
         loss = perm_bce_loss(P, v)
-        ctx.check_finite(loss, step, f"{desc} loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return loss
+
+    train_loop(step, steps, ctx=ctx, desc=desc)
     return model
-
-
-@torch.no_grad()
-def evaluate_sorter(model: DigitScorer, x: torch.Tensor, v: torch.Tensor) -> dict[str, float]:
-    b, n = v.shape
-    scores = torch.cat([model(chunk.reshape(-1, 8, 32)) for chunk in x.split(200)]).reshape(b, n)
-    return ranking_metrics(scores, v)
 
 
 def part_sort(cfg: SortConfig, ctx: RunContext) -> dict[str, float]:
@@ -169,121 +176,49 @@ def part_sort(cfg: SortConfig, ctx: RunContext) -> dict[str, float]:
     model = train_sorter(pools, n=5, steps=cfg.n5_steps, batch=cfg.n5_batch, distribution="cauchy",
                          steepness=cfg.n5_steepness, lr=cfg.lr, init_seed=ctx.seed, stream=ctx.generator(3),
                          ctx=ctx, desc="sort n=5")
-    m5 = evaluate_sorter(model, *test5)
+    m5 = scorer_ranking_metrics(model, *test5)
     out.update({f"sort_n5_{k}": v for k, v in m5.items()})
     ctx.log(f"sort n=5 cauchy: {m5}")
     # (ii) n = 15: Cauchy vs logistic, paired (same init, same stream of sets)
     test15 = data.four_digit_sets(pools.test_images, pools.test_labels, n_sets=cfg.test_sets, set_size=15,
                                   generator=ctx.generator(4))
-    for name, beta in (("cauchy", cfg.cauchy_steepness), ("logistic", cfg.logistic_steepness)):
+    betas = {"cauchy": cfg.cauchy_steepness, "logistic": cfg.logistic_steepness}
+    for name in N15_SIGMOIDS:
         model = train_sorter(pools, n=15, steps=cfg.n15_steps, batch=cfg.n15_batch, distribution=name,
-                             steepness=beta, lr=cfg.lr, init_seed=ctx.seed + 1, stream=ctx.generator(5), ctx=ctx,
-                             desc=f"sort n=15 {name}")
-        m = evaluate_sorter(model, *test15)
+                             steepness=betas[name], lr=cfg.lr, init_seed=ctx.seed + 1, stream=ctx.generator(5),
+                             ctx=ctx, desc=f"sort n=15 {name}")
+        m = scorer_ranking_metrics(model, *test15)
         out.update({f"sort_n15_{k}_{name}": v for k, v in m.items()})
-        ctx.log(f"sort n=15 {name} β={beta:.3f}: {m}")
+        ctx.log(f"sort n=15 {name} β={betas[name]:.3f}: {m}")
     out["sort_n15_em5_gap"] = out["sort_n15_em5_cauchy"] - out["sort_n15_em5_logistic"]
     ctx.save_json("sort_metrics", out)
     return out
 
 
-# ------------------------------------------------------------------------------------------------
-# 2. monotonicity and error bounds (analytic, float64)
-# ------------------------------------------------------------------------------------------------
-
-WORST_SWAP_ERROR = {"logistic": 0.2785, "gaussian": 0.1700, "cauchy": 1 / math.pi, "reciprocal": 1.0,
-                    "optimal": 1 / 16}
-"""``sup_u u·f(−u)`` (the per-swap error bound × β) from the spec's "Why error bounded"."""
-
-
-def part_monotone(cfg: MonotoneConfig, ctx: RunContext) -> dict[str, float]:
-    g = ctx.generator(10)
-    out: dict[str, float] = {}
-    jac_min: dict[str, float] = {}
-    stoch_err = xp_err = 0.0
-    for dist in SIGMOIDS:
-        lo = math.inf
-        for kind in ("odd_even", "bitonic"):
-            for n in cfg.sizes:
-                sorter = DiffSortNet(kind, n, steepness=cfg.steepness, distribution=dist)
-                x = torch.cat([s * torch.randn(cfg.n_inputs, n, generator=g, dtype=torch.float64)
-                               for s in cfg.scales]).requires_grad_(True)
-                y, P = sorter(x)
-                # Jacobian ∂sorted_j/∂x_i (samples are independent, so one backward per output j)
-                jac = torch.stack([torch.autograd.grad(y[:, j].sum(), x, retain_graph=True)[0] for j in range(n)], 1)
-                lo = min(lo, float(jac.min()))
-                with torch.no_grad():
-                    stoch_err = max(stoch_err, float((P.sum(1) - 1).abs().max()), float((P.sum(2) - 1).abs().max()))
-                    xp_err = max(xp_err, float((torch.einsum("bi,bij->bj", x, P) - y).abs().max()))
-        jac_min[dist] = lo
-        out[f"jac_min_{dist}"] = lo
-    out["jac_min_monotone"] = min(jac_min[d] for d in ("cauchy", "reciprocal", "optimal"))
-    # every non-monotone sigmoid must show some entry < −1e−3: the largest of their minima
-    out["jac_min_nonmonotone_max"] = max(jac_min[d] for d in ("logistic", "logistic_phi", "gaussian"))
-    out["perm_stochastic_err"] = stoch_err
-    out["perm_xp_err"] = xp_err
-    # per-swap error: a 2-wire network against the closed form |x|·f(−β|x|), then its sup over β|x| ∈ [0, 1e4]
-    beta = cfg.steepness
-    sorter2 = {d: DiffSortNet("odd_even", 2, steepness=beta, distribution=d) for d in WORST_SWAP_ERROR}
-    a = torch.zeros(2000, dtype=torch.float64)
-    b = torch.logspace(-4, 3, 2000, dtype=torch.float64) / beta
-    formula_dev = 0.0
-    rel_dev = 0.0
-    grid = torch.cat([torch.linspace(0, 10, 200_001, dtype=torch.float64),
-                      torch.logspace(1, 4, 100_001, dtype=torch.float64)]) / beta
-    for d, worst in WORST_SWAP_ERROR.items():
-        with torch.no_grad():
-            y, _ = sorter2[d](torch.stack([b, a], 1), return_permutation=False)
-            err = (y[:, 0] - torch.minimum(a, b)).abs()
-            formula_dev = max(formula_dev, float((err - swap_error(b, steepness=beta, distribution=d)).abs().max()))
-            sup = float(swap_error(grid, steepness=beta, distribution=d).max()) * beta
-        out[f"swap_err_sup_{d}"] = sup
-        rel_dev = max(rel_dev, abs(sup / worst - 1))
-    out["swap_err_formula_dev"] = formula_dev
-    out["swap_err_bound_rel_dev"] = rel_dev
-    ctx.save_json("monotone", out)
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
-# 3. logic gate networks
-# ------------------------------------------------------------------------------------------------
-
-
-def make_logic_net(in_dim: int, width: int, depth: int, n_classes: int, tau: float, connections: str,
-                   seed: int) -> nn.Sequential:
-    layers: list[nn.Module] = [LogicLayer(in_dim, width, connections=connections, seed=seed)]
-    layers += [LogicLayer(width, width, connections=connections, seed=seed + i + 1) for i in range(depth - 1)]
-    return nn.Sequential(*layers, GroupSum(n_classes, tau))
+# -- 3. logic gate networks ----------------------------------------------------------------------------
 
 
 def train_logic(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch: int, lr: float,
                 generator: torch.Generator, ctx: RunContext, desc: str) -> nn.Module:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    for step in ctx.progress(range(steps), total=steps, desc=desc):
+
+    def step(_: int) -> torch.Tensor:
         idx = torch.randint(len(x), (min(batch, len(x)),), generator=generator)
         loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        ctx.check_finite(loss, step, f"{desc} loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return loss
+
+    train_loop(step, steps, ctx=ctx, desc=desc)
     return model
-
-
-@torch.no_grad()
-def logic_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, discrete: bool) -> float:
-    """Accuracy on Boolean inputs, in train mode (soft gates) or eval mode (argmax gates)."""
-    model.train(not discrete)
-    acc = float((model(x).argmax(-1) == y).float().mean())
-    model.train()
-    return acc
 
 
 def _select_tau(x: torch.Tensor, y: torch.Tensor, taus: tuple[float, ...], *, build, steps: int, batch: int,
                 lr: float, ctx: RunContext, desc: str) -> tuple[float, dict[float, float]]:
-    """Pick τ by discretised accuracy on a validation split (20 % of the training split, seed 0; same in every
-    seed); ties go to the smaller τ."""
+    r"""Pick $\tau$ by discretised accuracy on a validation split (20 % of the training split, seed 0; same in every
+    seed); ties go to the smaller $\tau$."""
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(x), generator=g)
     n_val = max(1, len(x) // 5)
@@ -323,43 +258,13 @@ def part_logic(cfg: LogicConfig, ctx: RunContext) -> dict[str, float]:
 
     # compiled inference: exactness and throughput
     t1 = time.process_time()
-    model.eval()
-    with torch.no_grad():
-        ref = torch.round(model(x_te) * tau).to(torch.int32).numpy()
-    net = CompiledLogicNet(model)
-    tc = time.perf_counter()
-    net.compile(opt_level=cfg.opt_level)
-    out["compile_time_s"] = time.perf_counter() - tc
-    out["compiled_backend_is_c"] = float(net.backend == "c")
-    out["compiled_gates"] = float(net.gate_count())
-    counts = net(x_te.numpy() > 0.5)
-    np_net = CompiledLogicNet(model, backend="numpy")
-    out["compiled_mismatch"] = float((counts != ref).any(1).sum() + (np_net(x_te.numpy() > 0.5) != ref).any(1).sum())
-    reps = math.ceil(cfg.bench_batch / len(x_te))
-    xb = np.tile(x_te.numpy() > 0.5, (reps, 1))[: cfg.bench_batch]
-    packed = pack_bits(xb)
-    net.forward_packed(packed, len(xb))  # warm-up
-    best = best_e2e = math.inf
-    for _ in range(cfg.bench_repeats):
-        t = time.process_time()
-        net.forward_packed(packed, len(xb))
-        best = min(best, time.process_time() - t)
-        t = time.process_time()
-        net(xb)
-        best_e2e = min(best_e2e, time.process_time() - t)
-    out["compiled_samples_per_s"] = len(xb) / max(best, 1e-9) if net.backend == "c" else float("nan")
-    out["compiled_samples_per_s_end_to_end"] = len(xb) / max(best_e2e, 1e-9)
-    t = time.process_time()
-    with torch.no_grad():
-        model(torch.from_numpy(xb[:4096].astype(np.float32)))
-    out["torch_eval_samples_per_s"] = 4096 / max(time.process_time() - t, 1e-9)
-    net.prune()
-    out["compiled_gates_pruned"] = float(net.gate_count())
+    out |= compiled_inference_checks(model, x_te, tau=tau, opt_level=cfg.opt_level, bench_batch=cfg.bench_batch,
+                                     bench_repeats=cfg.bench_repeats)
     out["time_logic_compile_s"] = time.process_time() - t1
 
     # MONK-1/2/3: 17 one-hot bits, 2 classes, 'random' wiring (17 inputs allow only 136 unique pairs)
     t2 = time.process_time()
-    for problem in (1, 2, 3):
+    for problem in MONK_PROBLEMS:
         mx_tr, my_tr, mx_te, my_te = data.monk(problem, ctx.generator(30 + problem))
 
         def build_monk(tau: float, seed: int) -> nn.Sequential:
@@ -379,157 +284,76 @@ def part_logic(cfg: LogicConfig, ctx: RunContext) -> dict[str, float]:
     return out
 
 
-# ------------------------------------------------------------------------------------------------
-# 4. rendering: pose recovery
-# ------------------------------------------------------------------------------------------------
+# -- 4. rendering: pose recovery ----------------------------------------------------------------------
 
 
-def _posed(tris: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """Rotate by ``pose[:, 0]`` and translate by ``pose[:, 1:]``: ``(b, f, 3, 2), (b, 3) -> (b, f, 3, 2)``."""
-    c, s = torch.cos(pose[:, 0]), torch.sin(pose[:, 0])
-    rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (b, 2, 2)
-    return torch.einsum("bij,bfvj->bfvi", rot, tris) + pose[:, None, None, 1:]
+def _fit_poses(renderer: GenDR, tris: torch.Tensor, mask: torch.Tensor, target: torch.Tensor, pose0: torch.Tensor,
+               cfg: RenderConfig, ctx: RunContext, desc: str) -> torch.Tensor:
+    """Adam on the IoU loss of ``renderer``'s silhouettes from the poses ``pose0``; the final poses."""
+    pose = pose0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([pose], lr=cfg.lr)
+
+    def step(_: int) -> torch.Tensor:
+        loss = iou_loss(renderer(posed(tris, pose), mask), target).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    train_loop(step, cfg.steps, ctx=ctx, desc=desc)
+    return pose
 
 
 def part_render(cfg: RenderConfig, ctx: RunContext) -> dict[str, float]:
     g = ctx.generator(50)
-    polys = data.star_polygons(cfg.n_shapes, g)
-    fmax = max(len(p) for p in polys)
-    tris = torch.zeros(cfg.n_shapes, fmax, 3, 2)
-    mask = torch.zeros(cfg.n_shapes, fmax, dtype=torch.bool)
-    for i, p in enumerate(polys):
-        tris[i, : len(p)] = data.fan_triangles(p)
-        mask[i, : len(p)] = True
-    true_pose = torch.stack([2 * math.pi * torch.rand(cfg.n_shapes, generator=g),
-                             0.2 * (torch.rand(cfg.n_shapes, generator=g) - 0.5),
-                             0.2 * (torch.rand(cfg.n_shapes, generator=g) - 0.5)], -1)
+    tris, mask, true_pose, starts = data.pose_scene(cfg.n_shapes, cfg.offsets, max_rotation_deg=cfg.max_rotation_deg,
+                                                    generator=g)
     hard = GenDR(image_size=cfg.image_size, dist_func="heaviside", dist_scale=cfg.tau)
     with torch.no_grad():
-        target = hard(_posed(tris, true_pose), mask)  # (shapes, h, w)
-    # initial poses: the same per (shape, offset) for every distribution and T-conorm (paired comparison)
-    starts = {}
-    for D in cfg.offsets:
-        phi = 2 * math.pi * torch.rand(cfg.n_shapes, generator=g)
-        rot = math.radians(cfg.max_rotation_deg) * (2 * torch.rand(cfg.n_shapes, generator=g) - 1)
-        starts[D] = true_pose + torch.stack([rot, D * torch.cos(phi), D * torch.sin(phi)], -1)
+        target = hard(posed(tris, true_pose), mask)  # (shapes, h, w)
     # hard renderer: the gradient w.r.t. the vertices is exactly zero
-    v = _posed(tris, starts[cfg.offsets[0]]).requires_grad_(True)
+    v = posed(tris, starts[cfg.offsets[0]]).requires_grad_(True)
     loss = iou_loss(hard(v, mask), target).sum()
     out: dict[str, float] = {"render_hard_grad_abs_max": float(torch.autograd.grad(loss, v)[0].abs().max())}
     rows = []
+    # all shapes × offsets of one (distribution, T-conorm) as one batch; the same start poses for every pair
+    k = len(cfg.offsets)
+    tr, mk, tg = tris.repeat(k, 1, 1, 1), mask.repeat(k, 1), target.repeat(k, 1, 1)
     for conorm in cfg.t_conorms:
         for dist in cfg.distributions:
             renderer = GenDR(image_size=cfg.image_size, dist_func=dist, dist_scale=cfg.tau, aggr_alpha_func=conorm)
-            # all shapes × offsets of this (distribution, T-conorm) as one batch
-            pose0 = torch.cat([starts[D] for D in cfg.offsets])
-            k = len(cfg.offsets)
-            pose = pose0.clone().requires_grad_(True)
-            opt = torch.optim.Adam([pose], lr=cfg.lr)
-            tr, mk, tg = tris.repeat(k, 1, 1, 1), mask.repeat(k, 1), target.repeat(k, 1, 1)
-            for step in range(cfg.steps):
-                loss = iou_loss(renderer(_posed(tr, pose), mk), tg).sum()
-                ctx.check_finite(loss, step, f"render {dist}/{conorm} loss")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            pose = _fit_poses(renderer, tr, mk, tg, torch.cat([starts[D] for D in cfg.offsets]), cfg, ctx,
+                              f"render {dist}/{conorm}")
             with torch.no_grad():
-                final_iou = 1 - iou_loss(hard(_posed(tr, pose), mk), tg)
+                final_iou = 1 - iou_loss(hard(posed(tr, pose), mk), tg)
             for j, D in enumerate(cfg.offsets):
                 ious = final_iou[j * cfg.n_shapes:(j + 1) * cfg.n_shapes]
-                success = float((ious >= cfg.success_iou).float().mean())
-                tag = f"d{str(D).replace('.', '')}"
-                key = f"render_{tag}_success_{dist}" + ("" if conorm == "probabilistic" else f"_{conorm}")
-                out[key] = success
+                out[render_key(D, dist, conorm)] = float((ious >= cfg.success_iou).float().mean())
                 rows += [{"t_conorm": conorm, "distribution": dist, "offset": D, "shape": i, "final_iou": float(v_)}
                          for i, v_ in enumerate(ious)]
     ctx.save_csv("render_pose_recovery", rows)
-    near = f"d{str(min(cfg.offsets)).replace('.', '')}"
-    out[f"render_{near}_success_min"] = min(out[f"render_{near}_success_{d}"] for d in cfg.distributions)
+    near = min(cfg.offsets)
+    out[render_key(near, "min")] = min(out[render_key(near, d)] for d in cfg.distributions)
     out["softras_equiv_err"] = softras_equivalence_error(g)
-    _plot_render(rows, cfg, ctx)
+    render_figure(rows, cfg, ctx)
     return out
 
 
-def softras_equivalence_error(g: torch.Generator) -> float:
-    """GenDR(logistic, squared distance, probabilistic sum) vs the SoftRas formula written out independently:
-    ``D_j(p) = σ(δ_j d_j²/σ)``, ``A = 1 − Π_j (1 − D_j)`` (no culling in either)."""
-    sigma = 1e-2
-    tri = (torch.rand(2, 4, 3, 2, generator=g, dtype=torch.float64) - 0.5) * 1.2
-    r = GenDR(image_size=16, dist_func="logistic", dist_scale=sigma, dist_squared=True,
-              aggr_alpha_func="probabilistic", min_coverage=0.0, dist_eps=math.inf)
-    ours = r(tri)
-    px = r.pixels.to(torch.float64)
-    # independent reference: brute-force point-segment distances and a barycentric inside test
-    a, b, c = tri[:, :, 0, None], tri[:, :, 1, None], tri[:, :, 2, None]  # (2, 4, 1, 2)
-    p = px[None, None]
-
-    def seg_d2(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        e = w - u
-        t = (((p - u) * e).sum(-1) / (e * e).sum(-1)).clamp(0, 1)
-        return ((p - u - t[..., None] * e) ** 2).sum(-1)
-
-    d2 = torch.minimum(torch.minimum(seg_d2(a, b), seg_d2(b, c)), seg_d2(c, a))
-    v0, v1, v2 = c - a, b - a, p - a
-    den = v0[..., 0] * v1[..., 1] - v1[..., 0] * v0[..., 1]
-    l1 = (v2[..., 0] * v1[..., 1] - v1[..., 0] * v2[..., 1]) / den
-    l2 = (v0[..., 0] * v2[..., 1] - v2[..., 0] * v0[..., 1]) / den
-    inside = (l1 > 0) & (l2 > 0) & (l1 + l2 < 1)
-    D = torch.sigmoid(torch.where(inside, 1.0, -1.0) * d2 / sigma)
-    ref = (1 - torch.prod(1 - D, dim=1)).reshape(2, 16, 16)
-    return float((ours - ref).abs().max())
-
-
-def _plot_render(rows: list[dict], cfg: RenderConfig, ctx: RunContext) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(cfg.t_conorms), figsize=(4.2 * len(cfg.t_conorms), 3.4), squeeze=False)
-    for ax, conorm in zip(axes[0], cfg.t_conorms):
-        for dist in cfg.distributions:
-            ys = [np.mean([r["final_iou"] >= cfg.success_iou for r in rows if r["t_conorm"] == conorm and
-                           r["distribution"] == dist and r["offset"] == D]) for D in cfg.offsets]
-            ax.plot(cfg.offsets, ys, marker="o", label=dist)
-        ax.set_title(f"T-conorm: {conorm}")
-        ax.set_xlabel("initial offset D (NDC)")
-        ax.set_ylabel(f"fraction with final IoU ≥ {cfg.success_iou}")
-        ax.set_ylim(-0.05, 1.05)
-    axes[0][0].legend(fontsize=7)
-    ctx.savefig(fig, "render_pose_recovery", caption="GenDR pose recovery: success rate vs initial offset (R5)")
-
-
-def _plot_sort(out: dict[str, float], ctx: RunContext) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    names = ["n=5 EM", "n=5 EW", "n=15 EM5 cauchy", "n=15 EM5 logistic"]
-    vals = [out["sort_n5_em"], out["sort_n5_ew"], out["sort_n15_em5_cauchy"], out["sort_n15_em5_logistic"]]
-    ax.bar(names, vals, color=["C0", "C0", "C1", "C2"])
-    ax.set_ylim(0, 1)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_title("ranking supervision on 4-digit load_digits (R1, R3)")
-    ctx.savefig(fig, "sorting_metrics", caption="test EM/EW (n=5, Cauchy) and EM5 Cauchy vs logistic (n=15)")
-
-
-# ------------------------------------------------------------------------------------------------
-# run
-# ------------------------------------------------------------------------------------------------
+# -- run -----------------------------------------------------------------------------------------------
 
 
 def run(config: Config, ctx: RunContext) -> dict[str, float]:
     """One seed of all four parts; returns flat metrics (verdicts are decided by ``claims.py``)."""
     torch.set_num_threads(1)
     metrics: dict[str, float] = {}
-    for name, fn, cfg in (("monotone", part_monotone, config.monotone), ("sort", part_sort, config.sort),
-                          ("logic", part_logic, config.logic), ("render", part_render, config.render)):
+    parts = {"monotone": (part_monotone, config.monotone), "sort": (part_sort, config.sort),
+             "logic": (part_logic, config.logic), "render": (part_render, config.render)}
+    for name in PARTS:
+        fn, cfg = parts[name]
         t = time.process_time()
         metrics.update(fn(cfg, ctx))
         metrics[f"time_{name}_s"] = time.process_time() - t
         ctx.log(f"part {name}: {metrics[f'time_{name}_s']:.1f} CPU s")
-    _plot_sort(metrics, ctx)
-    metrics["time_total_s"] = sum(metrics[f"time_{p}_s"] for p in ("monotone", "sort", "logic", "render"))
+    sorting_figure(metrics, ctx)
+    metrics["time_total_s"] = sum(metrics[f"time_{p}_s"] for p in PARTS)
     return metrics

@@ -1,14 +1,13 @@
 r"""Deep differentiable logic gate networks (Petersen et al., NeurIPS 2022).
 
-Each neuron reads two inputs ``a, b ∈ [0, 1]`` through a fixed random wiring and holds ``w ∈ R^16``; its output is
-the expectation of the 16 binary Boolean functions under ``p = softmax(w)`` with probabilistic logic,
-
-.. math::  y = \sum_{i=0}^{15} p_i\, g_i(a, b), \qquad g_i = c_{i0} + c_{i1} a + c_{i2} b + c_{i3} ab,
-
-so with the fixed table ``C ∈ R^{16×4}`` a layer computes ``W = softmax(w) @ C`` and ``y = W0 + W1 a + W2 b + W3 ab``
-(the "fast 4-coefficient form", ~4× cheaper than the 16-term sum :func:`bin_op_s`). In eval mode each neuron uses its
-argmax gate, and with Boolean inputs the network is an exact Boolean circuit. ``GroupSum`` turns the last layer's
-``k`` outputs into ``C`` class scores ``z_c = (1/τ) Σ_{j ∈ group c} y_j``.
+Each neuron reads two inputs $a, b \in [0, 1]$ through a fixed random wiring and holds $w \in \mathbb{R}^{16}$; its
+output is the expectation of the 16 binary Boolean functions under $p = \mathrm{softmax}(w)$ with probabilistic logic,
+$y = \sum_{i=0}^{15} p_i \, g_i(a, b)$ with $g_i = c_{i0} + c_{i1} a + c_{i2} b + c_{i3} ab$,
+so with the fixed table $C \in \mathbb{R}^{16 \times 4}$ a layer computes $W = \mathrm{softmax}(w) \, C$ and
+$y = W_0 + W_1 a + W_2 b + W_3 ab$ (the "fast 4-coefficient form", ~4× cheaper than the 16-term sum
+:func:`bin_op_s`). In eval mode each neuron uses its argmax gate, and with Boolean inputs the network is an exact
+Boolean circuit. ``GroupSum`` turns the last layer's ``k`` outputs into ``C`` class scores
+$z_c = \frac{1}{\tau} \sum_{j \in \text{group } c} y_j$.
 
 Shapes: ``b`` batch, ``i`` input features, ``k`` neurons. ``x: (b, i) -> (b, k)``.
 """
@@ -26,6 +25,8 @@ __all__ = [
     "bin_op",
     "bin_op_s",
     "binarize",
+    "logic_accuracy",
+    "make_logic_net",
     "random_connections",
     "unique_connections",
 ]
@@ -58,7 +59,7 @@ def bin_op(a: Tensor, b: Tensor, i: int) -> Tensor:
 
 
 def bin_op_s(a: Tensor, b: Tensor, probs: Tensor) -> Tensor:
-    """Reference 16-term form ``Σ_i p_i g_i(a, b)``; ``a, b: (b, k)``, ``probs: (k, 16)`` -> ``(b, k)``."""
+    r"""Reference 16-term form $\sum_i p_i \, g_i(a, b)$; ``a, b: (b, k)``, ``probs: (k, 16)`` -> ``(b, k)``."""
     if probs.shape[-1] != 16:
         raise ValueError(f"probs must end in 16 gate probabilities, got shape {tuple(probs.shape)}")
     out = torch.zeros_like(a)
@@ -68,7 +69,7 @@ def bin_op_s(a: Tensor, b: Tensor, probs: Tensor) -> Tensor:
 
 
 class _FastGate(torch.autograd.Function):
-    """``y = W0 + W1·a + W2·b + W3·a·b`` with ``a = x[:, a_idx]``, ``b = x[:, b_idx]: (b, k)`` and ``W: (4, k)``.
+    r"""$y = W_0 + W_1 a + W_2 b + W_3 a b$ with ``a = x[:, a_idx]``, ``b = x[:, b_idx]: (b, k)`` and ``W: (4, k)``.
 
     Saves only ``a, b, W``. The gathers use ``index_select`` and the input gradient ``index_add_`` (advanced
     indexing and its scatter backward are ~10× slower on CPU). ``grad_factor`` multiplies the input gradient.
@@ -214,11 +215,12 @@ class LogicLayer(nn.Module):
 
 
 class GroupSum(nn.Module):
-    """Class scores from the last layer: ``z_c = (1/τ) Σ_{j ∈ group c} y_j`` over ``k`` contiguous groups.
+    r"""Class scores from the last layer: $z_c = \frac{1}{\tau} \sum_{j \in \text{group } c} y_j$ over ``k``
+    contiguous groups.
 
     Args:
         k: number of classes ``C`` (the input width must be divisible by it).
-        tau: the temperature τ.
+        tau: the temperature $\tau$.
     """
 
     def __init__(self, k: int, tau: float = 1.0) -> None:
@@ -239,6 +241,24 @@ class GroupSum(nn.Module):
 
     def extra_repr(self) -> str:
         return f"k={self.k}, tau={self.tau}"
+
+
+def make_logic_net(in_dim: int, width: int, depth: int, num_classes: int, tau: float, connections: str,
+                   seed: int) -> nn.Sequential:
+    """``depth`` :class:`LogicLayer` s of ``width`` gates (layer ``i`` wired with seed ``seed + i``) and a
+    :class:`GroupSum` over ``num_classes`` groups with temperature ``tau``."""
+    layers: list[nn.Module] = [LogicLayer(in_dim, width, connections=connections, seed=seed)]
+    layers += [LogicLayer(width, width, connections=connections, seed=seed + i + 1) for i in range(depth - 1)]
+    return nn.Sequential(*layers, GroupSum(num_classes, tau))
+
+
+@torch.no_grad()
+def logic_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, discrete: bool) -> float:
+    """Accuracy on Boolean inputs, in train mode (soft gates) or eval mode (argmax gates); leaves train mode on."""
+    model.train(not discrete)
+    acc = float((model(x).argmax(-1) == y).float().mean())
+    model.train()
+    return acc
 
 
 from .compiled import CompiledLogicNet, PackBitsTensor  # noqa: E402  (re-export; no I/O at import)

@@ -1,18 +1,17 @@
 r"""Differentiable sorting networks (Petersen et al., ICML 2021) with monotonic sigmoids (ICLR 2022).
 
 A sorting network is a fixed list of layers of disjoint conditional swaps ``(i, j)``, ``i < j``. Each swap is
-relaxed (thesis §0): with :math:`a` on wire ``i``, :math:`b` on wire ``j`` and :math:`\alpha = f(\beta (b - a))`,
+relaxed (thesis §0): with $a$ on wire ``i``, $b$ on wire ``j`` and $\alpha = f(\beta (b - a))$,
+$\mathrm{min}_f = \alpha a + (1-\alpha) b$ and $\mathrm{max}_f = (1-\alpha) a + \alpha b$,
+and the soft permutation $P$ (inputs in rows, ranks in columns, ``sorted = x @ P``) updates the two columns
+$P_{:, i} \gets \alpha P_{:, i} + (1-\alpha) P_{:, j}$, $P_{:, j} \gets (1-\alpha) P_{:, i} + \alpha P_{:, j}$.
 
-.. math::  \mathrm{min}_f = \alpha a + (1-\alpha) b, \qquad \mathrm{max}_f = (1-\alpha) a + \alpha b,
-
-and the soft permutation :math:`P` (inputs in rows, ranks in columns, ``sorted = x @ P``) updates the two columns
-``P[:, i] <- α P[:, i] + (1-α) P[:, j]``, ``P[:, j] <- (1-α) P[:, i] + α P[:, j]``.
-
-Both updates have the same shape on either wire ``w`` of a pair with partner ``p(w)``:
-``new_w = γ_w · old_w + (1 − γ_w) · old_{p(w)}`` with ``γ = α`` for an ordinary comparator, ``γ = 1 − α`` for a
-reversed one (max to the lower wire, official bitonic network) and ``γ = 1`` for a wire the layer does not touch.
-This module stores every layer as its ``partner`` index vector plus a flag per wire, so a layer costs ``O(n)`` for
-the values and ``O(n²)`` for ``P`` (the official code multiplies dense ``n×n`` matrices: ``O(n³)`` per layer).
+Both updates have the same shape on either wire $w$ of a pair with partner $p(w)$:
+$x_w \gets \gamma_w x_w + (1 - \gamma_w) x_{p(w)}$ with $\gamma = \alpha$ for an ordinary comparator,
+$\gamma = 1 - \alpha$ for a reversed one (max to the lower wire, official bitonic network) and $\gamma = 1$ for a wire
+the layer does not touch. This module stores every layer as its ``partner`` index vector plus a flag per wire, so a
+layer costs $O(n)$ for the values and $O(n^2)$ for $P$ (the official code multiplies dense $n \times n$ matrices:
+$O(n^3)$ per layer).
 
 Shapes: ``b`` batch, ``n`` wires/items, ``L`` layers. ``x: (b, n)``, ``P: (b, n, n)``.
 """
@@ -27,16 +26,23 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "MONOTONE",
+    "RANKING_METRICS",
     "SIGMOIDS",
+    "WORST_SWAP_ERROR",
     "DiffSortNet",
+    "DigitScorer",
     "SortingNetwork",
     "bitonic_network",
     "hard_sort",
+    "monotonicity_checks",
     "odd_even_network",
     "perm_bce_loss",
     "ranking_metrics",
+    "scorer_ranking_metrics",
     "sort",
     "swap_error",
+    "swap_error_checks",
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -98,9 +104,9 @@ def _check_distribution(distribution: str) -> Callable[[Tensor, float, float], T
 
 
 def swap_error(x: Tensor, *, steepness: float, distribution: str, art_lambda: float = 0.25) -> Tensor:
-    """Error of the relaxed min of two values ``x`` apart: ``|x| · f(−β|x|)`` (ICLR'22; the same for max).
+    r"""Error of the relaxed min of two values $x$ apart: $|x| \, f(-\beta |x|)$ (ICLR'22; the same for max).
 
-    For ART the formula is applied to the ART sigmoid itself: ``|x| · σ(−β|x|^{1−λ})``.
+    For ART the formula is applied to the ART sigmoid itself: $|x| \, \sigma(-\beta |x|^{1-\lambda})$.
     """
     f = _check_distribution(distribution)
     ax = x.abs()
@@ -167,7 +173,7 @@ def odd_even_network(n: int) -> SortingNetwork:
 
 
 def bitonic_network(n: int) -> SortingNetwork:
-    """Bitonic sorting network with ``k(k+1)/2`` layers, ``k = ⌈log2 n⌉``.
+    r"""Bitonic sorting network with $k(k+1)/2$ layers, $k = \lceil \log_2 n \rceil$.
 
     ``n = 2^k``: exactly the official ``diffsort`` network (block ``b``, sub-layer ``s``, stride ``m = 2^(b−s)``,
     comparator reversed when ``(ix // 2^(b+1))`` is odd).
@@ -216,7 +222,8 @@ def _network(kind: str, n: int) -> SortingNetwork:
 
 
 def _apply_layer_(pt: Tensor, gamma: Tensor, partner: Tensor, buf: Tensor) -> Tensor:
-    """In place on ``pt: (b, n_wires, n_in)`` (= Pᵀ): row ``w`` <- γ_w·row_w + (1−γ_w)·row_{p(w)}.
+    r"""In place on ``pt: (b, n_wires, n_in)`` ($= P^\top$): row $w \leftarrow \gamma_w \, \text{row}_w + (1 - \gamma_w)
+    \, \text{row}_{p(w)}$.
 
     Rows are contiguous, so the partner gather is a row copy; ``buf`` is a preallocated scratch tensor (fresh
     32 MB allocations per layer cost more than the arithmetic at n = 1024).
@@ -226,10 +233,11 @@ def _apply_layer_(pt: Tensor, gamma: Tensor, partner: Tensor, buf: Tensor) -> Te
 
 
 class _PermutationFn(torch.autograd.Function):
-    """``Pᵀ = M_Lᵀ … M_1ᵀ I`` from the per-layer coefficients ``gammas: (L, b, n)``; returns ``Pᵀ: (b, n, n)``.
+    r"""$P^\top = M_L^\top \cdots M_1^\top I$ from the per-layer coefficients ``gammas: (L, b, n)``; returns
+    ``Pᵀ: (b, n, n)``.
 
-    Memory: checkpoints every ``c = ⌈√L⌉`` layers plus one recomputed segment, ``(L/c + c + 3)·b·n²`` floats,
-    instead of the ``L·b·n²`` plain autograd would keep.
+    Memory: checkpoints every $c = \lceil \sqrt{L} \rceil$ layers plus one recomputed segment,
+    $(L/c + c + 3) \, b n^2$ floats, instead of the $L b n^2$ plain autograd would keep.
     """
 
     @staticmethod
@@ -317,7 +325,7 @@ def sort(network: SortingNetwork, x: Tensor, steepness: float = 10.0, art_lambda
 
 
 def hard_sort(network: SortingNetwork, x: Tensor) -> Tensor:
-    """The network with exact comparators (the ``β → ∞`` limit): ``x: (b, n) -> (b, n)``."""
+    r"""The network with exact comparators (the $\beta \to \infty$ limit): ``x: (b, n) -> (b, n)``."""
     if x.dim() != 2 or x.shape[1] != network.n:
         raise ValueError(f"x must have shape (batch, {network.n}), got {tuple(x.shape)}")
     idx = torch.arange(network.n, device=x.device)
@@ -331,13 +339,13 @@ def hard_sort(network: SortingNetwork, x: Tensor) -> Tensor:
 
 
 class DiffSortNet(nn.Module):
-    """Differentiable sorting network (``diffsort.DiffSortNet`` conventions: ascending, ``sorted = x @ P``).
+    r"""Differentiable sorting network (``diffsort.DiffSortNet`` conventions: ascending, ``sorted = x @ P``).
 
     Args:
         sorting_network_type: ``'odd_even'`` or ``'bitonic'``.
         size: number of items ``n`` (any ``n ≥ 2``; bitonic for non-powers of two uses the corrected network).
-        steepness: β, the inverse temperature of the relaxation.
-        art_lambda: λ of the activation replacement trick (``distribution='logistic_phi'`` only).
+        steepness: $\beta$, the inverse temperature of the relaxation.
+        art_lambda: $\lambda$ of the activation replacement trick (``distribution='logistic_phi'`` only).
         distribution: one of :data:`SIGMOIDS` (``'cauchy'`` is the default of diffsort ≥ 0.2).
         device: where the index tensors live.
     """
@@ -393,6 +401,10 @@ def perm_bce_loss(P: Tensor, targets: Tensor) -> Tensor:
     return torch.nn.functional.binary_cross_entropy(P.clamp(0.0, 1.0), q)
 
 
+RANKING_METRICS = ("em", "ew", "em5")
+"""The keys of :func:`ranking_metrics`."""
+
+
 @torch.no_grad()
 def ranking_metrics(scores: Tensor, targets: Tensor) -> dict[str, float]:
     """Exact match ``em`` (whole ranking right), element-wise ``ew``, ``em5`` (first 5 items) of ``(b, n)`` scores."""
@@ -406,3 +418,96 @@ def ranking_metrics(scores: Tensor, targets: Tensor) -> dict[str, float]:
     rt5 = targets[:, :k].argsort(-1).argsort(-1)
     return {"em": float(eq.all(-1).float().mean()), "ew": float(eq.float().mean()),
             "em5": float((rp5 == rt5).all(-1).float().mean())}
+
+
+# ------------------------------------------------------------------------------------------------
+# the thesis' experiments: the 4-digit scorer, and the analytic checks of monotonicity and error bounds (R2)
+# ------------------------------------------------------------------------------------------------
+
+
+class DigitScorer(nn.Module):
+    """The scorer CNN of the 4-digit ranking experiments: conv(1→32, 3×3)–ReLU–pool–conv(32→64, 3×3)–ReLU–pool–
+    FC(1024→64)–ReLU–FC(64→1); ``(b, 8, 32) -> (b,)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 2 * 8, 64), nn.ReLU(), nn.Linear(64, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.unsqueeze(1)).squeeze(-1)
+
+
+@torch.no_grad()
+def scorer_ranking_metrics(model: DigitScorer, x: Tensor, v: Tensor) -> dict[str, float]:
+    """:func:`ranking_metrics` of ``model``'s scores on the sets ``x (b, n, 8, 32)`` with true values ``v (b, n)``."""
+    b, n = v.shape
+    scores = torch.cat([model(chunk.reshape(-1, 8, 32)) for chunk in x.split(200)]).reshape(b, n)
+    return ranking_metrics(scores, v)
+
+
+WORST_SWAP_ERROR = {"logistic": 0.2785, "gaussian": 0.1700, "cauchy": 1 / math.pi, "reciprocal": 1.0,
+                    "optimal": 1 / 16}
+r"""$\sup_u u f(-u)$ (the per-swap error bound times $\beta$) from the spec's "Why error bounded"."""
+
+
+def monotonicity_checks(*, sizes: tuple[int, ...], n_inputs: int, scales: tuple[float, ...], steepness: float,
+                        generator: torch.Generator) -> dict[str, float]:
+    r"""R2 in float64, for every sigmoid, odd-even and bitonic network and size: the smallest Jacobian entry
+    $\partial y_j / \partial x_i$ (``jac_min_<sigmoid>``; ``jac_min_monotone`` over :data:`MONOTONE`,
+    ``jac_min_nonmonotone_max`` the largest minimum of the others), and the largest deviation of $P$ from doubly
+    stochastic (``perm_stochastic_err``) and of $x P$ from the sorted output (``perm_xp_err``)."""
+    out: dict[str, float] = {}
+    jac_min: dict[str, float] = {}
+    stoch_err = xp_err = 0.0
+    for dist in SIGMOIDS:
+        lo = math.inf
+        for kind in ("odd_even", "bitonic"):
+            for n in sizes:
+                sorter = DiffSortNet(kind, n, steepness=steepness, distribution=dist)
+                x = torch.cat([s * torch.randn(n_inputs, n, generator=generator, dtype=torch.float64)
+                               for s in scales]).requires_grad_(True)
+                y, P = sorter(x)
+                # Jacobian ∂sorted_j/∂x_i (samples are independent, so one backward per output j)
+                jac = torch.stack([torch.autograd.grad(y[:, j].sum(), x, retain_graph=True)[0] for j in range(n)], 1)
+                lo = min(lo, float(jac.min()))
+                with torch.no_grad():
+                    stoch_err = max(stoch_err, float((P.sum(1) - 1).abs().max()), float((P.sum(2) - 1).abs().max()))
+                    xp_err = max(xp_err, float((torch.einsum("bi,bij->bj", x, P) - y).abs().max()))
+        jac_min[dist] = lo
+        out[f"jac_min_{dist}"] = lo
+    out["jac_min_monotone"] = min(jac_min[d] for d in MONOTONE)
+    # every non-monotone sigmoid must show some entry < −1e−3: the largest of their minima
+    out["jac_min_nonmonotone_max"] = max(jac_min[d] for d in SIGMOIDS if d not in MONOTONE)
+    out["perm_stochastic_err"] = stoch_err
+    out["perm_xp_err"] = xp_err
+    return out
+
+
+def swap_error_checks(*, steepness: float) -> dict[str, float]:
+    r"""R2's error bounds: a 2-wire network against the closed form $|x| f(-\beta |x|)$ (``swap_err_formula_dev``),
+    and the sup of $\beta \cdot$ error over $\beta |x| \in [0, 10^4]$ (``swap_err_sup_<sigmoid>``) against
+    :data:`WORST_SWAP_ERROR` (largest relative deviation: ``swap_err_bound_rel_dev``)."""
+    out: dict[str, float] = {}
+    beta = steepness
+    sorter2 = {d: DiffSortNet("odd_even", 2, steepness=beta, distribution=d) for d in WORST_SWAP_ERROR}
+    a = torch.zeros(2000, dtype=torch.float64)
+    b = torch.logspace(-4, 3, 2000, dtype=torch.float64) / beta
+    formula_dev = 0.0
+    rel_dev = 0.0
+    grid = torch.cat([torch.linspace(0, 10, 200_001, dtype=torch.float64),
+                      torch.logspace(1, 4, 100_001, dtype=torch.float64)]) / beta
+    for d, worst in WORST_SWAP_ERROR.items():
+        with torch.no_grad():
+            y, _ = sorter2[d](torch.stack([b, a], 1), return_permutation=False)
+            err = (y[:, 0] - torch.minimum(a, b)).abs()
+            formula_dev = max(formula_dev, float((err - swap_error(b, steepness=beta, distribution=d)).abs().max()))
+            sup = float(swap_error(grid, steepness=beta, distribution=d).max()) * beta
+        out[f"swap_err_sup_{d}"] = sup
+        rel_dev = max(rel_dev, abs(sup / worst - 1))
+    out["swap_err_formula_dev"] = formula_dev
+    out["swap_err_bound_rel_dev"] = rel_dev
+    return out

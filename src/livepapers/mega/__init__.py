@@ -2,7 +2,7 @@
 
 >>> import torch
 >>> from livepapers.mega import MegaEncoderLayer
->>> layer = MegaEncoderLayer(embedding_dim=64, hidden_dim=128, ffn_hidden_dim=128, z_dim=32, n_dim=16, chunk_size=32)
+>>> layer = MegaEncoderLayer(dim=64, zdim=32, hdim=128, ffn_dim=128, ndim=16, chunk_size=32)
 >>> layer(torch.randn(2, 256, 64)).shape          # batch first: (b, n, d)
 torch.Size([2, 256, 64])
 """

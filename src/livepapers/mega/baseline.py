@@ -1,4 +1,5 @@
-"""The baseline: a standard pre-norm Transformer encoder with EXPLICIT softmax(QKᵀ/sqrt(d_h)) attention.
+r"""The baseline: a standard pre-norm Transformer encoder with EXPLICIT $\mathrm{softmax}(Q K^\top / \sqrt{d_h}) V$
+attention.
 
 The attention matrix (b, heads, n, n) is materialised on purpose (no fused SDPA), so its quadratic memory
 shows — the paper's "vanilla Transformer" baseline. Sinusoidal absolute positions, GELU FFN, final
@@ -23,7 +24,8 @@ __all__ = ["TransformerBlock", "TransformerClassifier", "sinusoidal_positions"]
 
 
 def sinusoidal_positions(n: int, d: int) -> Tensor:
-    """Sinusoidal absolute positions (Vaswani et al., 2017): (n, d)."""
+    r"""Sinusoidal absolute positions (Vaswani et al., 2017): $P_{t, 2i} = \sin(t / 10000^{2i/d})$,
+    $P_{t, 2i+1} = \cos(t / 10000^{2i/d})$; (n, d)."""
     pos = torch.arange(n, dtype=torch.float32)[:, None]
     freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
     pe = torch.zeros(n, d)
@@ -33,7 +35,8 @@ def sinusoidal_positions(n: int, d: int) -> Tensor:
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm block: x + MHA(LN(x)), then x + FFN(LN(x)); explicit attention. x: (b, n, d)."""
+    r"""Pre-norm block: $x + \mathrm{MHA}(\mathrm{LN}(x))$, then $x + \mathrm{FFN}(\mathrm{LN}(x))$; explicit attention.
+    x: (b, n, d)."""
 
     def __init__(self, *, dim: int, heads: int, ffn_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -67,7 +70,7 @@ class TransformerClassifier(nn.Module):
     """Embedding (+ sinusoidal positions) → pre-norm blocks → LayerNorm → mean pool → GELU head.
 
     Args:
-        vocab_size: token vocabulary, or None for real-valued (b, n) inputs (e = x·w + b as in Mega).
+        vocab_size: token vocabulary, or None for real-valued (b, n) inputs ($e = x w + b$ as in Mega).
         num_classes, dim, depth, heads, ffn_dim, classifier_dim, max_len, dropout, padding_idx.
     """
 
@@ -76,7 +79,7 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         self.vocab_size, self.padding_idx, self.dim = vocab_size, padding_idx, dim
         if vocab_size is None:
-            self.embed: nn.Module = RealNumberEmbedding(embedding_dim=dim)
+            self.embed: nn.Module = RealNumberEmbedding(dim=dim)
         else:
             self.embed = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
             with torch.no_grad():

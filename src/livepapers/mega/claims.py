@@ -1,4 +1,4 @@
-"""Mega's headline claims as pre-registered checks (thresholds from the spec, fixed before any run).
+"""Mega's headline claims as pre-registered checks (thresholds from the spec, fixed before any run), and METRICS.
 
 Accuracies are in percent points on sDigits-256 (the LRA "Image" analogue); per-seed differences are
 paired (same seed for initialisation, batch order and augmentation of every model). C3 reads only the
@@ -8,9 +8,80 @@ timings, not over the seeds.
 
 from __future__ import annotations
 
-from livepapers.core.claims import AllOf, Band, Claim, Order, Ratio, Slope
+from collections.abc import Callable
+
+from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio, Slope
+
+from .efficiency import CHUNK_TIME_SLOPE, EFF_KINDS, RATIO_KINDS, mem_key, ratio_key, slope_key, time_key
+from .experiment import LISTOPS_MODELS, MODELS, PROFILES, Config, sweep_key
 
 EFF_LENGTHS = (1024, 2048, 4096)
+
+LABEL = {"mega": "full Mega", "mega_chunk": "Mega-chunk", "mega_h0": "Mega without EMA (X' = X)",
+         "transformer": "the Transformer"}
+
+
+def _profiles(produced: Callable[[Config], bool]) -> tuple[str, ...] | None:
+    """The profiles whose config produces a metric (None: every profile)."""
+    names = tuple(p for p, prof in PROFILES.items() if produced(prof.config))
+    return None if len(names) == len(PROFILES) else names
+
+
+_LENGTHS = sorted({L for prof in PROFILES.values() for L in prof.config.eff_lengths})
+_TOPS = sorted({max(prof.config.eff_lengths) for prof in PROFILES.values()})
+_CHUNKS = {sweep_key(c): c for prof in PROFILES.values() for c in prof.config.chunk_sweep}
+_LISTOPS = _profiles(lambda cfg: cfg.listops)
+
+METRICS: dict[str, Metric] = {
+    # run(), every seed: C6 (unit level, float64)
+    "laplace_value_err": Metric("|f(μ) − relu²(μ)| of the Laplace attention function at μ = sqrt(1/2)", "", False),
+    "laplace_slope_err": Metric("|f'(μ) − 2μ|: the Laplace function's slope against relu²'s at μ", "", False),
+    "laplace_slope_vs_formula_err": Metric("|f'(μ) − 1/(σ sqrt(2π))|: autograd slope against the closed form", "",
+                                           False),
+    "steps_used": Metric("training steps per model (fixed in the profile)", "steps", None),
+    # run(): C1 / C2 / C4 on sDigits-256
+    **{f"acc_{m}": Metric(f"sDigits-256 test accuracy of {LABEL[m]}", "%", True) for m in MODELS},
+    **{f"params_{m}": Metric(f"parameters of {LABEL[m]} (classifier)", "", None) for m in MODELS},
+    "gap_mega_vs_transformer": Metric("test accuracy of Mega minus the Transformer's (C1)", "points", True),
+    "gap_chunk_vs_transformer": Metric("test accuracy of Mega-chunk minus the Transformer's", "points", True),
+    "gap_mega_vs_h0": Metric("test accuracy of Mega minus Mega without EMA (C4)", "points", True),
+    "gap_mega_vs_chunk": Metric("test accuracy of Mega minus Mega-chunk", "points", None),
+    "c2_retention_margin": Metric("(chunk − T) − 0.6 (Mega − T) in test accuracy; NaN when Mega − T < 2 points (C2)",
+                                  "points", True),
+    "cpu_s": Metric("CPU seconds of this seed's run", "s", False, machine=True),
+    # run(), extended: the chunk sweep (C5) and ListOps-mini
+    **{k: Metric(f"sDigits-256 test accuracy of Mega-chunk with chunk size {'full' if c < 0 else c} (C5)", "%", True,
+                 profiles=_profiles(lambda cfg, k=k: k in {sweep_key(x) for x in cfg.chunk_sweep}))
+       for k, c in _CHUNKS.items()},
+    "listops_majority": Metric("ListOps-mini test accuracy of always predicting the majority class", "%", None,
+                               profiles=_LISTOPS),
+    **{f"acc_listops_{m}": Metric(f"ListOps-mini test accuracy of {LABEL[m]}", "%", True, profiles=_LISTOPS)
+       for m in LISTOPS_MODELS},
+    "gap_listops_mega_vs_transformer": Metric("ListOps-mini test accuracy of Mega minus the Transformer's", "points",
+                                              True, profiles=_LISTOPS),
+    # measure(), once per reproduce, one dict per timed call: C3
+    **{time_key(k, L): Metric(f"CPU seconds of one forward + backward of one {LABEL[k]} block at L = {L}", "s",
+                              False, machine=True, profiles=_profiles(lambda cfg, L=L: L in cfg.eff_lengths))
+       for k in EFF_KINDS for L in _LENGTHS},
+    **{mem_key(k, L): Metric(f"peak memory added by one forward + backward of one {LABEL[k]} block at L = {L} "
+                             "(NaN when not measured in a forked child)", "MiB", False, machine=True,
+                             profiles=_profiles(lambda cfg, L=L: L in cfg.eff_lengths))
+       for k in EFF_KINDS for L in _LENGTHS},
+    **{slope_key(k, "time"): Metric(f"log–log slope of {LABEL[k]}'s block time against L", "", None, machine=True)
+       for k in EFF_KINDS},
+    **{slope_key(k, "mem"): Metric(f"log–log slope of {LABEL[k]}'s block memory against L", "", None, machine=True,
+                                   profiles=_profiles(lambda cfg: cfg.eff_fork))
+       for k in EFF_KINDS},
+    **{ratio_key(k, "time", L): Metric(f"speed-up of {LABEL[k]} over the Transformer at L = {L} (time ratio T / "
+                                       f"{LABEL[k]})", "×", True, machine=True,
+                                       profiles=_profiles(lambda cfg, L=L: max(cfg.eff_lengths) == L))
+       for k in RATIO_KINDS for L in _TOPS},
+    **{ratio_key(k, "mem", L): Metric(f"memory of {LABEL[k]} relative to the Transformer at L = {L}", "×", False,
+                                      machine=True, profiles=_profiles(lambda cfg, L=L: max(cfg.eff_lengths) == L))
+       for k in RATIO_KINDS for L in _TOPS},
+    CHUNK_TIME_SLOPE: Metric("log–log slope of Mega-chunk's block time against L (= mega_chunk_time_slope)", "",
+                             None, machine=True),
+}
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -35,9 +106,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="Table 2 / §4.1 (Text, 4K)",
         paper_value="Mega-chunk 5.5× faster, 0.13× memory; full Mega 2.9×, 0.31×",
         check=AllOf((
-            Ratio("time_transformer_L4096", "time_mega_chunk_L4096", lo=2.0),
-            Ratio("mem_mega_chunk_L4096", "mem_transformer_L4096", hi=0.5),
-            Slope(x=EFF_LENGTHS, y=tuple(f"time_mega_chunk_L{L}" for L in EFF_LENGTHS), hi=1.4,
+            Ratio(time_key("transformer", EFF_LENGTHS[-1]), time_key("mega_chunk", EFF_LENGTHS[-1]), lo=2.0),
+            Ratio(mem_key("mega_chunk", EFF_LENGTHS[-1]), mem_key("transformer", EFF_LENGTHS[-1]), hi=0.5),
+            Slope(x=EFF_LENGTHS, y=tuple(time_key("mega_chunk", L) for L in EFF_LENGTHS), hi=1.4,
                   name="slope of Mega-chunk time vs L"),
         )),
         over_seeds="every",  # over the repeated timings of the one measurement (experiment.measure)

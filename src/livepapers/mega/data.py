@@ -17,6 +17,7 @@ __all__ = [
     "LISTOPS_VOCAB",
     "SDIGITS_N_TEST",
     "SDIGITS_N_TRAIN",
+    "Batches",
     "listops",
     "listops_value",
     "sdigits",
@@ -137,7 +138,7 @@ def _digits_16() -> tuple[Tensor, Tensor]:
 
 
 def translate(images: Tensor, generator: torch.Generator, *, max_shift: int = 2) -> Tensor:
-    """Random integer translations in [−max_shift, max_shift]² per image, zero (background) fill.
+    r"""Random integer translations in $[-s, s]^2$ per image ($s$ = ``max_shift``), zero (background) fill.
 
     images: (b, H, W) raw intensities (background 0) -> (b, H, W).
     """
@@ -153,7 +154,7 @@ def translate(images: Tensor, generator: torch.Generator, *, max_shift: int = 2)
 
 
 def to_sequence(images: Tensor) -> Tensor:
-    """(b, 16, 16) raw 0–16 intensities -> (b, 256) row-major tokens scaled as (x/16 − 0.5)/0.5 ∈ [−1, 1]."""
+    r"""(b, 16, 16) raw 0–16 intensities -> (b, 256) row-major tokens $(x / 16 - 0.5) / 0.5 \in [-1, 1]$."""
     return ((images / 16.0 - 0.5) / 0.5).flatten(1)
 
 
@@ -182,3 +183,24 @@ def sdigits(split: str, generator: torch.Generator | None = None) -> tuple[Tenso
     if split == "train" and generator is not None:
         img = translate(img, generator)
     return to_sequence(img), y
+
+
+class Batches:
+    """Seeded batch order (epochs of random permutations) and, for images, fresh ±2-px translations.
+
+    x: (N, 16, 16) raw images (``images=True``; each batch is translated, then flattened by :func:`to_sequence`) or
+    (N, n) token sequences; y: (N,). ``next()`` returns one batch ``(x_b, y_b)``.
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int, generator: torch.Generator, *, images: bool) -> None:
+        self.x, self.y, self.b, self.g, self.images = x, y, batch_size, generator, images
+        self.order: list[int] = []
+
+    def next(self) -> tuple[Tensor, Tensor]:
+        if len(self.order) < self.b:
+            self.order += torch.randperm(len(self.y), generator=self.g).tolist()
+        idx, self.order = self.order[: self.b], self.order[self.b:]
+        xb = self.x[idx]
+        if self.images:
+            xb = to_sequence(translate(xb, self.g))
+        return xb, self.y[idx]

@@ -1,18 +1,16 @@
-"""Pure tensor functions of Mega: the damped-EMA kernel, FFT convolutions, attention functions.
+r"""Pure tensor functions of Mega: the damped-EMA kernel, FFT convolutions, attention functions.
 
 Ma et al., "Mega: Moving Average Equipped Gated Attention", ICLR 2023 (arXiv 2209.10655), §2–3.
 Conventions follow the official fairseq code (facebookresearch/mega, ``main`` branch).
 
-Multi-dimensional damped EMA, per channel j (paper Eq. 2–3), with h latent dimensions::
-
-    u_t = β_j x_{t,j},   h_t = α_j ⊙ u_t + (1 − α_j ⊙ δ_j) ⊙ h_{t−1},   y_{t,j} = η_jᵀ h_t
-
-unrolled into a causal convolution with the kernel (φ = 1 − α⊙δ, s = sqrt(1/h))::
-
-    K_j[t] = Σ_m η_{j,m} · s · α_{j,m} β_{j,m} · φ_{j,m}^t,      t = 0 … L−1
+Multi-dimensional damped EMA, per channel $j$ (paper §3.1, Eq. 2–3), with $h$ latent dimensions:
+$u_t = \beta_j x_{t,j}$, $h_t = \alpha_j \odot u_t + (1 - \alpha_j \odot \delta_j) \odot h_{t-1}$,
+$y_{t,j} = \eta_j^\top h_t$, unrolled into a causal convolution with the kernel
+($\phi = 1 - \alpha \odot \delta$, $s = \sqrt{1/h}$)
+$K_j[t] = \sum_m \eta_{j,m} \, s \, \alpha_{j,m} \beta_{j,m} \, \phi_{j,m}^t$, $t = 0 \dots L-1$.
 
 Raw parameters carry the official ``main``-branch names, which are SWAPPED w.r.t. the paper:
-paper α = sigmoid(``delta``), paper δ = sigmoid(``alpha``), β = ``beta``, η = ``gamma``.
+paper $\alpha = \sigma(\text{delta})$, paper $\delta = \sigma(\text{alpha})$, $\beta$ = ``beta``, $\eta$ = ``gamma``.
 
 Shape legend (einops letters): b batch, n sequence length, d channels, h EMA expansion dim (ndim),
 l kernel length (K), i/j query/key positions.
@@ -34,6 +32,7 @@ __all__ = [
     "ema_kernel",
     "fft_causal_conv",
     "laplace_attention_fn",
+    "laplace_match_errors",
     "relu2",
 ]
 
@@ -43,14 +42,14 @@ LAPLACE_SIGMA = math.sqrt(1.0 / (4.0 * math.pi))
 
 
 def ema_coefficients(delta: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """Paper α (input weight) and φ = 1 − α⊙δ (decay) from the RAW official parameters.
+    r"""Paper $\alpha$ (input weight) and $\phi = 1 - \alpha \odot \delta$ (decay) from the RAW official parameters.
 
     Args:
-        delta: raw ``delta``, (d, h, 1); paper α = sigmoid(delta).
-        alpha: raw ``alpha``, (d, h, 1); paper δ = sigmoid(alpha).
+        delta: raw ``delta``, (d, h, 1); paper $\alpha = \sigma(\text{delta})$.
+        alpha: raw ``alpha``, (d, h, 1); paper $\delta = \sigma(\text{alpha})$.
 
     Returns:
-        ``(p, q)``: p = α ∈ (0,1) and q = φ = 1 − α·δ ∈ (0,1), both (d, h, 1).
+        ``(p, q)``: $p = \alpha \in (0, 1)$ and $q = \phi = 1 - \alpha \delta \in (0, 1)$, both (d, h, 1).
     """
     p = torch.sigmoid(delta)
     q = 1.0 - p * torch.sigmoid(alpha)
@@ -58,15 +57,16 @@ def ema_coefficients(delta: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def ema_kernel(delta: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, length: int) -> Tensor:
-    """The EMA convolution kernel K[t] = Σ_m gamma·sqrt(1/h)·α·beta·φ^t for t = 0 … length−1.
+    r"""The EMA convolution kernel $K[t] = \sum_m \eta_m \sqrt{1/h} \, \alpha_m \beta_m \phi_m^t$ for
+    $t = 0 \dots$ ``length`` $- 1$ (paper §3.1).
 
     Args:
         delta, alpha, beta: raw parameters, (d, h, 1) (see the module docstring for the naming swap).
-        gamma: η, (d, h).
+        gamma: $\eta$, (d, h).
         length: kernel length K.
 
     Returns:
-        (d, K). φ^t is computed as exp(t·log φ) (Vandermonde), not by repeated multiplication.
+        (d, K). $\phi^t$ is computed as $\exp(t \log \phi)$ (Vandermonde), not by repeated multiplication.
     """
     if length < 1:
         raise ValueError(f"kernel length must be >= 1, got {length}")
@@ -81,12 +81,12 @@ def ema_kernel(delta: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, length
 
 
 def fft_causal_conv(x: Tensor, k: Tensor, *, n_fft: int | None = None) -> Tensor:
-    """Linear causal convolution y[t] = Σ_{0≤τ<K} k[τ]·x[t−τ] along the last axis, via FFT.
+    r"""Linear causal convolution $y[t] = \sum_{0 \le \tau < K} k[\tau] \, x[t - \tau]$ along the last axis, via FFT.
 
     Args:
         x: (..., d, n).
-        k: (d, K) with K ≤ n.
-        n_fft: FFT size; default 2n as in the official code. It must be ≥ n + K − 1 for a linear
+        k: (d, K) with $K \le n$.
+        n_fft: FFT size; default $2n$ as in the official code. It must be $\ge n + K - 1$ for a linear
             (not circular) convolution — a shorter size is allowed only to demonstrate wrap-around.
 
     Returns:
@@ -99,16 +99,17 @@ def fft_causal_conv(x: Tensor, k: Tensor, *, n_fft: int | None = None) -> Tensor
 
 
 def bidirectional_fft_conv(x: Tensor, k_fwd: Tensor, k_bwd: Tensor, *, n_fft: int | None = None) -> Tensor:
-    """Two-sided convolution y[t] = Σ_{τ<K} k_fwd[τ] x[t−τ] + Σ_{τ<K} k_bwd[τ] x[t+τ] (x = 0 outside).
+    r"""Two-sided convolution $y[t] = \sum_{\tau < K} k_{fwd}[\tau] \, x[t - \tau] + \sum_{\tau < K} k_{bwd}[\tau] \,
+    x[t + \tau]$ ($x = 0$ outside).
 
-    As the official code: the combined kernel of length 2K−1 is
+    As the official code: the combined kernel of length $2K - 1$ is
     ``[k_bwd reversed (lags −(K−1)…−1), k_fwd[0] + k_bwd[0] (lag 0), k_fwd (lags 1…K−1)]``; the input is
-    left-padded with K−1 zeros, the FFT size is 2·(n+K−1) and the output slice starts at 2K−2.
+    left-padded with $K - 1$ zeros, the FFT size is $2 (n + K - 1)$ and the output slice starts at $2K - 2$.
 
     Args:
         x: (..., d, n).
-        k_fwd, k_bwd: (d, K), K ≤ n.
-        n_fft: FFT size (default 2·(n+K−1)).
+        k_fwd, k_bwd: (d, K), $K \le n$.
+        n_fft: FFT size (default $2 (n + K - 1)$).
 
     Returns:
         (..., d, n).
@@ -124,14 +125,30 @@ def bidirectional_fft_conv(x: Tensor, k_fwd: Tensor, k_bwd: Tensor, *, n_fft: in
 
 
 def laplace_attention_fn(x: Tensor, mu: float = LAPLACE_MU, sigma: float = LAPLACE_SIGMA) -> Tensor:
-    """Laplace attention function f(x) = 0.5·[1 + erf((x − μ) / (σ·sqrt(2)))] (paper §3.3, Eq. 15).
+    r"""Laplace attention function (paper §3.3, Eq. 15):
+    $f(x) = \tfrac12 \left[1 + \mathrm{erf}\left(\frac{x - \mu}{\sigma \sqrt 2}\right)\right]$.
 
-    With μ = sqrt(1/2) and σ = sqrt(1/(4π)) it matches relu² in value (0.5) and slope (√2) at x = μ.
-    (σ is sqrt(1/(4π)) ≈ 0.2821, not sqrt(π/4).)
+    With $\mu = \sqrt{1/2}$ and $\sigma = \sqrt{1/(4\pi)}$ it matches relu² in value (0.5) and slope ($\sqrt 2$) at
+    $x = \mu$. ($\sigma$ is $\sqrt{1/(4\pi)} \approx 0.2821$, not $\sqrt{\pi/4}$.)
     """
     return 0.5 * (1.0 + torch.erf((x - mu) / (sigma * math.sqrt(2.0))))
 
 
 def relu2(x: Tensor) -> Tensor:
-    """Squared ReLU, f(x) = relu(x)² (So et al., 2021)."""
+    r"""Squared ReLU, $f(x) = \mathrm{relu}(x)^2$ (So et al., 2021)."""
     return torch.square(F.relu(x))
+
+
+def laplace_match_errors() -> dict[str, float]:
+    r"""How far the Laplace function is from relu² at $\mu$ (float64, exact constants), the C6 check.
+
+    Returns ``laplace_value_err`` $= |f(\mu) - \mathrm{relu}^2(\mu)|$, ``laplace_slope_err`` $= |f'(\mu) - 2\mu|$ and
+    ``laplace_slope_vs_formula_err`` $= |f'(\mu) - 1 / (\sigma \sqrt{2\pi})|$.
+    """
+    mu = torch.tensor(LAPLACE_MU, dtype=torch.float64, requires_grad=True)
+    f = laplace_attention_fn(mu)
+    (df,) = torch.autograd.grad(f, mu)
+    f, mu = f.detach(), mu.detach()
+    return {"laplace_value_err": abs(float(f) - float(relu2(mu))),
+            "laplace_slope_err": abs(float(df) - 2.0 * LAPLACE_MU),
+            "laplace_slope_vs_formula_err": abs(float(df) - 1.0 / (LAPLACE_SIGMA * math.sqrt(2 * math.pi)))}

@@ -1,21 +1,26 @@
-"""Mega layers: multi-dimensional damped EMA, moving-average gated attention, normalised FFN, encoder.
+r"""Mega layers: multi-dimensional damped EMA, moving-average gated attention, normalised FFN, encoder.
 
 Ma et al., "Mega: Moving Average Equipped Gated Attention", ICLR 2023 (arXiv 2209.10655).
 Conventions follow the official fairseq code (facebookresearch/mega, ``main`` branch); tensors here are
 batch-first (b, n, d) (the official code is time-first).
 
-One Mega sub-layer (paper Eq. 6–14; X is the (optionally pre-normed) input, X_res the raw input)::
+One Mega sub-layer (paper §3.2; $X$ is the (optionally pre-normed) input, $X_{res}$ the raw input):
 
-    X' = SiLU(EMA(X) + ω ⊙ X)                                   (EMA, §2; identity when ndim = 0)
-    V  = SiLU(X W_v + b_v)                                      (n, v)   — from X, not X'
-    [U, Z_R, H_x] = X' W_mx + b_mx                              widths d, z+v, d
-    φ_u = sigmoid(U);   [Z, γ] = SiLU(Z_R)                      Z: (n, z), reset gate γ: (n, v)
-    Q = κ_q ⊙ Z + μ_q,  K = κ_k ⊙ Z + μ_k
-    O = f(Q Kᵀ / τ + b_rel) V                                   softmax: τ = sqrt(z); laplace/relu²: τ = #keys
-    Ĥ = SiLU(H_x + (γ ⊙ O) W_h + b_h)
-    Y = φ_u ⊙ Ĥ + (1 − φ_u) ⊙ X_res                            (then Norm(Y) when post-norm)
+- $X' = \mathrm{SiLU}(\mathrm{EMA}(X) + \omega \odot X)$ (the EMA of §3.1; $X' = X$ when ``ndim = 0``)
+- $V = \mathrm{SiLU}(X W_v + b_v)$, $(n, v)$ — from $X$, not $X'$
+- $[U, Z_R, H_x] = X' W_{mx} + b_{mx}$, widths $d$, $z + v$, $d$
+- $\varphi_u = \sigma(U)$, $[Z, \gamma] = \mathrm{SiLU}(Z_R)$: $Z$ $(n, z)$, reset gate $\gamma$ $(n, v)$
+- $Q = \kappa_q \odot Z + \mu_q$, $K = \kappa_k \odot Z + \mu_k$
+- $O = f(Q K^\top / \tau + b_{rel}) V$; softmax: $\tau = \sqrt{z}$; laplace / relu²: $\tau$ = number of visible keys
+- $\hat H = \mathrm{SiLU}(H_x + (\gamma \odot O) W_h + b_h)$
+- $Y = \varphi_u \odot \hat H + (1 - \varphi_u) \odot X_{res}$ (then $\mathrm{Norm}(Y)$ when post-norm)
 
-Mega-chunk (§3.5) splits Q, K, V into chunks of length c and attends inside each chunk only.
+Mega-chunk (§3.5) splits $Q$, $K$, $V$ into chunks of length $c$ and attends inside each chunk only.
+
+Width names (one per concept, also in ``experiment.Config``): ``dim`` = $d$, ``zdim`` = $z$, ``hdim`` = $v$,
+``ndim`` = $h$, ``ffn_dim`` = $d_{FFN}$, ``depth`` = number of blocks. The official spellings (``embed_dim``,
+``embedding_dim``, ``z_dim``, ``hidden_dim``, ``n_dim``, ``ffn_hidden_dim``, ``num_layers``) are still accepted
+as keywords, with a ``DeprecationWarning``.
 
 Shape legend (einops letters): b batch, n sequence length, d model dim, h EMA dim (ndim), z shared
 q/k dim, v value dim, k number of chunks, c chunk length, i/j query/key positions.
@@ -23,8 +28,10 @@ q/k dim, v value dim, k number of chunks, c chunk length, i/j query/key position
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -66,6 +73,37 @@ NORM_TYPES = ("layernorm", "scalenorm", "batchnorm", "rmsnorm")
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
 
+# keyword names replaced by one vocabulary (see the module docstring); still accepted, with a DeprecationWarning
+DEPRECATED_NAMES = {"embed_dim": "dim", "embedding_dim": "dim", "z_dim": "zdim", "hidden_dim": "hdim",
+                    "n_dim": "ndim", "ffn_hidden_dim": "ffn_dim", "num_layers": "depth"}
+
+
+def _current_names(owner: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        new = DEPRECATED_NAMES.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new in kwargs:
+            raise TypeError(f"{owner}: got both {new}= and its deprecated name {key}=")
+        warnings.warn(f"{owner}({key}=...) is deprecated; use {new}=", DeprecationWarning, stacklevel=3)
+        out[new] = value
+    return out
+
+
+def _accepts_deprecated_names(cls):
+    """Let ``cls(...)`` take the keywords of :data:`DEPRECATED_NAMES` (mapped to the current ones, with a warning)."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **_current_names(cls.__name__, kwargs))
+
+    cls.__init__ = __init__
+    return cls
+
+
 def _activation(name: str):
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
@@ -85,7 +123,7 @@ def _check_input(x: Tensor, d: int, what: str = "x") -> None:
     if x.dim() != 3:
         raise ValueError(f"{what} must be (batch, length, dim), got shape {tuple(x.shape)}")
     if x.shape[-1] != d:
-        raise ValueError(f"{what} has embedding size {x.shape[-1]} but the layer was built for embed_dim={d}")
+        raise ValueError(f"{what} has embedding size {x.shape[-1]} but the layer was built for dim={d}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,7 +132,10 @@ def _check_input(x: Tensor, d: int, what: str = "x") -> None:
 
 
 class ScaleNorm(nn.Module):
-    """ScaleNorm: x · g / sqrt(mean(x²) + eps), one learned scalar g (Nguyen & Salazar, 2019)."""
+    r"""ScaleNorm: $x \, g / \sqrt{\mathrm{mean}(x^2) + \epsilon}$, one learned scalar $g$ (Nguyen & Salazar, 2019).
+
+    ``dim`` here is the axis of the mean (torch's meaning), not a width.
+    """
 
     def __init__(self, *, dim: int = -1, eps: float = 1e-5) -> None:
         super().__init__()
@@ -106,37 +147,39 @@ class ScaleNorm(nn.Module):
         return x * torch.rsqrt(mean_square + self.eps) * self.scalar
 
 
+@_accepts_deprecated_names
 class RMSNorm(nn.Module):
-    """RMSNorm: x · w / sqrt(mean(x²) + eps) with a per-channel weight w."""
+    r"""RMSNorm: $x \odot w / \sqrt{\mathrm{mean}(x^2) + \epsilon}$ with a per-channel weight $w$ of width ``dim``."""
 
-    def __init__(self, *, embed_dim: int, eps: float = 1e-5) -> None:
+    def __init__(self, *, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(embed_dim))
+        self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return x * torch.rsqrt(x.square().mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+@_accepts_deprecated_names
 class SequenceNorm(nn.Module):
     """The norm the Mega encoder builds: layernorm | scalenorm | batchnorm | rmsnorm, eps 1e-5.
 
     BatchNorm normalises each channel over (batch, time): x (b, n, d) is permuted to (b, d, n).
     """
 
-    def __init__(self, *, norm_type: str, embed_dim: int, eps: float = 1e-5) -> None:
+    def __init__(self, *, norm_type: str, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
         if norm_type not in NORM_TYPES:
             raise ValueError(f"unknown norm_type {norm_type!r}; known: {', '.join(NORM_TYPES)}")
         self.norm_type = norm_type
         if norm_type == "layernorm":
-            self.norm = nn.LayerNorm(embed_dim, eps=eps)
+            self.norm = nn.LayerNorm(dim, eps=eps)
         elif norm_type == "scalenorm":
             self.norm = ScaleNorm(eps=eps)
         elif norm_type == "rmsnorm":
-            self.norm = RMSNorm(embed_dim=embed_dim, eps=eps)
+            self.norm = RMSNorm(dim=dim, eps=eps)
         else:
-            self.norm = nn.BatchNorm1d(embed_dim, eps=eps)
+            self.norm = nn.BatchNorm1d(dim, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.norm_type == "batchnorm":
@@ -150,37 +193,38 @@ class SequenceNorm(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
+@_accepts_deprecated_names
 class MultiHeadEMA(nn.Module):
-    """Multi-dimensional damped EMA (paper §3.1, Eq. 2–3), output X' = SiLU(K ∗ X + ω ⊙ X).
+    r"""Multi-dimensional damped EMA (paper §3.1, Eq. 2–3), output $X' = \mathrm{SiLU}(K * X + \omega \odot X)$.
 
     Parameters keep the official ``main``-branch names (paper symbols in brackets):
-    ``delta`` (d', h, 1) [α = sigmoid(delta)], ``alpha`` (d', h, 1) [δ = sigmoid(alpha)], ``beta``
-    (d', h, 1) [β], ``gamma`` (d', h) [η, used times sqrt(1/h)], ``omega`` (d,) [ω]; d' = d, or 2d when
-    bidirectional (rows 0…d−1 forward, d…2d−1 backward).
+    ``delta`` (d', h, 1) [$\alpha = \sigma(\text{delta})$], ``alpha`` (d', h, 1) [$\delta = \sigma(\text{alpha})$],
+    ``beta`` (d', h, 1) [$\beta$], ``gamma`` (d', h) [$\eta$, used times $\sqrt{1/h}$], ``omega`` (d,) [$\omega$];
+    d' = d, or 2d when bidirectional (rows 0…d−1 forward, d…2d−1 backward).
 
     Args:
-        embed_dim: channels d.
+        dim: channels d.
         ndim: EMA expansion dim h (official default 2; every Mega experiment uses 16).
         bidirectional: add the same recurrence run on the time-reversed input (encoder mode).
         truncation: kernel length K = min(truncation, n); None = n.
     """
 
-    def __init__(self, *, embed_dim: int, ndim: int = 16, bidirectional: bool = False,
+    def __init__(self, *, dim: int, ndim: int = 16, bidirectional: bool = False,
                  truncation: int | None = None) -> None:
         super().__init__()
-        if embed_dim < 1 or ndim < 1:
-            raise ValueError(f"embed_dim and ndim must be >= 1, got {embed_dim} and {ndim}")
+        if dim < 1 or ndim < 1:
+            raise ValueError(f"dim and ndim must be >= 1, got {dim} and {ndim}")
         if truncation is not None and truncation < 1:
             raise ValueError(f"truncation must be None or >= 1, got {truncation}")
-        self.embed_dim, self.ndim = embed_dim, ndim
+        self.dim, self.ndim = dim, ndim
         self.bidirectional, self.truncation = bidirectional, truncation
         self.scale = math.sqrt(1.0 / ndim)
-        kernel_dim = 2 * embed_dim if bidirectional else embed_dim
+        kernel_dim = 2 * dim if bidirectional else dim
         self.delta = nn.Parameter(torch.empty(kernel_dim, ndim, 1))
         self.alpha = nn.Parameter(torch.empty(kernel_dim, ndim, 1))
         self.beta = nn.Parameter(torch.empty(kernel_dim, ndim, 1))
         self.gamma = nn.Parameter(torch.empty(kernel_dim, ndim))
-        self.omega = nn.Parameter(torch.empty(embed_dim))
+        self.omega = nn.Parameter(torch.empty(dim))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -202,7 +246,7 @@ class MultiHeadEMA(nn.Module):
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """x: (b, n, d); padding_mask: (b, n) bool, True = pad. Returns X' (b, n, d)."""
-        _check_input(x, self.embed_dim)
+        _check_input(x, self.dim)
         b, n, d = x.shape
         _check_padding_mask(padding_mask, b, n)
         residual = x * self.omega
@@ -218,9 +262,10 @@ class MultiHeadEMA(nn.Module):
         return F.silu(rearrange(y, "b d n -> b n d") + residual)
 
     def step(self, x_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One step of the recurrence (incremental decoding; unidirectional only).
+        r"""One step of the recurrence (incremental decoding; unidirectional only).
 
-        h_t = α ⊙ β x_t + φ ⊙ h_{t−1},  y_t = SiLU(s·ηᵀ h_t + ω ⊙ x_t).
+        $h_t = \alpha \odot \beta x_t + \phi \odot h_{t-1}$, $y_t = \mathrm{SiLU}(s \eta^\top h_t + \omega \odot x_t)$
+        with $\phi = 1 - \alpha \odot \delta$ and $s = \sqrt{1/h}$.
 
         Args:
             x_t: (b, d) input at time t.
@@ -231,14 +276,14 @@ class MultiHeadEMA(nn.Module):
         """
         if self.bidirectional:
             raise ValueError("step() needs a unidirectional EMA (bidirectional=False); a backward EMA sees the future")
-        if x_t.dim() != 2 or x_t.shape[-1] != self.embed_dim:
-            raise ValueError(f"x_t must be (batch, {self.embed_dim}), got shape {tuple(x_t.shape)}")
+        if x_t.dim() != 2 or x_t.shape[-1] != self.dim:
+            raise ValueError(f"x_t must be (batch, {self.dim}), got shape {tuple(x_t.shape)}")
         p = torch.sigmoid(self.delta).squeeze(-1)  # α: (d, h)
         q = 1.0 - p * torch.sigmoid(self.alpha).squeeze(-1)  # φ: (d, h)
         h = (p * self.beta.squeeze(-1)) * x_t.unsqueeze(-1)
         if state is not None:
-            if state.shape != (x_t.shape[0], self.embed_dim, self.ndim):
-                raise ValueError(f"state must be (batch, {self.embed_dim}, {self.ndim}), got {tuple(state.shape)}")
+            if state.shape != (x_t.shape[0], self.dim, self.ndim):
+                raise ValueError(f"state must be (batch, {self.dim}, {self.ndim}), got {tuple(state.shape)}")
             h = h + q * state
         y = torch.einsum("bdh,dh->bd", h, self.gamma * self.scale)
         return F.silu(y + self.omega * x_t), h
@@ -250,7 +295,8 @@ class MultiHeadEMA(nn.Module):
 
 
 class SimpleRelativePositionalBias(nn.Module):
-    """One learned scalar per offset: B[i, j] = w[max_pos − 1 + (j − i)], w ∈ R^{2·max_pos−1}."""
+    r"""One learned scalar per offset: $B_{ij} = w_{P - 1 + (j - i)}$, $w \in \mathbb{R}^{2P - 1}$
+    ($P$ = ``max_positions``)."""
 
     def __init__(self, *, max_positions: int) -> None:
         super().__init__()
@@ -273,18 +319,20 @@ class SimpleRelativePositionalBias(nn.Module):
         return self.rel_pos_bias[self.max_positions - 1 + pos - i]
 
 
+@_accepts_deprecated_names
 class MovingAverageGatedAttention(nn.Module):
-    """One Mega sub-layer: EMA + single-head gated attention with shared Z (paper §3.2–3.5).
+    r"""One Mega sub-layer: EMA + single-head gated attention with shared $Z$ (paper §3.2–3.5; equations in the module
+    docstring).
 
     Args:
-        embed_dim: d.
-        zdim: z, shared query/key dim.
-        hdim: v, value / expanded dim (default 2d in the paper).
-        ndim: EMA expansion dim h; 0 replaces the EMA by the identity (X' = X, the "no EMA" ablation).
-        dropout: dropout on X' and on Ĥ.
+        dim: $d$, model width.
+        zdim: $z$, shared query/key dim.
+        hdim: $v$, value / expanded dim (default $2d$ in the paper).
+        ndim: EMA expansion dim $h$; 0 replaces the EMA by the identity ($X' = X$, the "no EMA" ablation).
+        dropout: dropout on $X'$ and on $\hat H$.
         attention_dropout: dropout on the attention weights.
         hidden_dropout: dropout on V.
-        activation: activation of V and Ĥ ('silu').
+        activation: activation of $V$ and $\hat H$ ('silu').
         attention_activation: 'softmax' | 'laplace' | 'relu2'.
         bidirectional: bidirectional EMA (encoders).
         chunk_size: c for Mega-chunk; −1 = full attention. The length must be a multiple of c when
@@ -296,7 +344,7 @@ class MovingAverageGatedAttention(nn.Module):
         max_positions: size of the relative bias table (set to the chunk size when chunking).
     """
 
-    def __init__(self, *, embed_dim: int, zdim: int, hdim: int, ndim: int = 16, dropout: float = 0.0,
+    def __init__(self, *, dim: int, zdim: int, hdim: int, ndim: int = 16, dropout: float = 0.0,
                  attention_dropout: float = 0.0, hidden_dropout: float = 0.0, activation: str = "silu",
                  attention_activation: str = "softmax", bidirectional: bool = False, chunk_size: int = -1,
                  truncation: int | None = None, norm_type: str = "layernorm", prenorm: bool = True,
@@ -309,10 +357,10 @@ class MovingAverageGatedAttention(nn.Module):
             raise ValueError(f"rel_pos_bias {rel_pos_bias!r} is not implemented; only 'simple'")
         if chunk_size == 0 or chunk_size < -1:
             raise ValueError(f"chunk_size must be -1 (full attention) or >= 1, got {chunk_size}")
-        if min(embed_dim, zdim, hdim) < 1 or ndim < 0:
-            raise ValueError(f"embed_dim, zdim, hdim must be >= 1 and ndim >= 0, got {embed_dim}, {zdim}, {hdim}, "
+        if min(dim, zdim, hdim) < 1 or ndim < 0:
+            raise ValueError(f"dim, zdim, hdim must be >= 1 and ndim >= 0, got {dim}, {zdim}, {hdim}, "
                              f"{ndim}")
-        self.embed_dim, self.zdim, self.hdim, self.ndim = embed_dim, zdim, hdim, ndim
+        self.dim, self.zdim, self.hdim, self.ndim = dim, zdim, hdim, ndim
         self.attention_activation = attention_activation
         self.chunk_size = chunk_size
         self.prenorm = prenorm
@@ -322,16 +370,16 @@ class MovingAverageGatedAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.hidden_dropout = nn.Dropout(hidden_dropout)
         self.attention_dropout = nn.Dropout(attention_dropout)
-        self.move = (MultiHeadEMA(embed_dim=embed_dim, ndim=ndim, bidirectional=bidirectional, truncation=truncation)
+        self.move = (MultiHeadEMA(dim=dim, ndim=ndim, bidirectional=bidirectional, truncation=truncation)
                      if ndim > 0 else None)
-        self.v_proj = nn.Linear(embed_dim, hdim)
-        self.mx_proj = nn.Linear(embed_dim, zdim + hdim + 2 * embed_dim)
-        self.h_proj = nn.Linear(hdim, embed_dim)
+        self.v_proj = nn.Linear(dim, hdim)
+        self.mx_proj = nn.Linear(dim, zdim + hdim + 2 * dim)
+        self.h_proj = nn.Linear(hdim, dim)
         # per-dimension scale κ (official name gamma) and offset μ (official name beta) for [Q; K]
         self.gamma = nn.Parameter(torch.empty(2, zdim))
         self.beta = nn.Parameter(torch.empty(2, zdim))
         self.rel_pos_bias = SimpleRelativePositionalBias(max_positions=chunk_size if chunk_size > 0 else max_positions)
-        self.norm = SequenceNorm(norm_type=norm_type, embed_dim=embed_dim)
+        self.norm = SequenceNorm(norm_type=norm_type, dim=dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -353,7 +401,7 @@ class MovingAverageGatedAttention(nn.Module):
         c = q.shape[2]
         bias = self.rel_pos_bias(c)  # (c, c)
         if self.attention_activation == "softmax":
-            # softmax(Q Kᵀ / sqrt(z) + b_rel): code scales Q by z^-1/2
+            # $\mathrm{softmax}(Q K^\top / \sqrt{z} + b_{rel})$: the code scales Q by z^-1/2
             qk = torch.einsum("bkiz,bkjz->bkij", q * self.scaling, k) + bias
             if attn_mask is not None:
                 qk = qk.masked_fill(attn_mask, float("-inf"))
@@ -396,7 +444,7 @@ class MovingAverageGatedAttention(nn.Module):
         """
         if incremental_state is not None:
             return self.step(x, incremental_state)
-        _check_input(x, self.embed_dim)
+        _check_input(x, self.dim)
         b, n, d = x.shape
         _check_padding_mask(padding_mask, b, n)
         if self.chunk_size > 0 and n > self.chunk_size and n % self.chunk_size != 0:
@@ -441,12 +489,12 @@ class MovingAverageGatedAttention(nn.Module):
         """
         if self.bidirectional:
             raise ValueError("incremental decoding needs bidirectional=False")
-        _check_input(x, self.embed_dim)
+        _check_input(x, self.dim)
         if x.shape[1] != 1:
             raise ValueError(f"incremental decoding takes one token at a time, got length {x.shape[1]}")
         if self.norm.norm_type == "batchnorm" and self.training:
             raise ValueError("incremental decoding with batchnorm needs eval mode (batch statistics over one step)")
-        d = self.embed_dim
+        d = self.dim
         residual = x
         if self.prenorm:
             x = self.norm(x)
@@ -487,27 +535,29 @@ class MovingAverageGatedAttention(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
+@_accepts_deprecated_names
 class NormalizedFeedForwardNetwork(nn.Module):
-    """FFN(x) = W_2 SiLU(W_1 x + b_1) + b_2 with a residual; pre-norm Y + FFN(Norm(Y)) or post-norm
-    Norm(FFN(Y) + Y). Hidden dropout after the activation, dropout after W_2. x: (b, n, d)."""
+    r"""$\mathrm{FFN}(x) = W_2 \, \mathrm{SiLU}(W_1 x + b_1) + b_2$ with a residual (paper §3.4): pre-norm
+    $Y + \mathrm{FFN}(\mathrm{Norm}(Y))$ or post-norm $\mathrm{Norm}(\mathrm{FFN}(Y) + Y)$. Hidden dropout after
+    the activation, dropout after $W_2$; hidden width ``ffn_dim``. x: (b, n, d)."""
 
-    def __init__(self, *, embed_dim: int, ffn_hidden_dim: int, dropout: float = 0.0, hidden_dropout: float = 0.0,
+    def __init__(self, *, dim: int, ffn_dim: int, dropout: float = 0.0, hidden_dropout: float = 0.0,
                  activation: str = "silu", norm_type: str = "layernorm", prenorm: bool = True) -> None:
         super().__init__()
-        self.embed_dim, self.prenorm = embed_dim, prenorm
+        self.dim, self.prenorm = dim, prenorm
         self.act = _activation(activation)
-        self.fc1 = nn.Linear(embed_dim, ffn_hidden_dim)
-        self.fc2 = nn.Linear(ffn_hidden_dim, embed_dim)
+        self.fc1 = nn.Linear(dim, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, dim)
         self.hidden_dropout = nn.Dropout(hidden_dropout)
         self.dropout = nn.Dropout(dropout)
-        self.norm = SequenceNorm(norm_type=norm_type, embed_dim=embed_dim)
+        self.norm = SequenceNorm(norm_type=norm_type, dim=dim)
         with torch.no_grad():
             for lin in (self.fc1, self.fc2):
                 nn.init.normal_(lin.weight, mean=0.0, std=0.02)
                 nn.init.zeros_(lin.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(x, self.embed_dim)
+        _check_input(x, self.dim)
         residual = x
         if self.prenorm:
             x = self.norm(x)
@@ -518,29 +568,30 @@ class NormalizedFeedForwardNetwork(nn.Module):
         return x
 
 
+@_accepts_deprecated_names
 class MegaEncoderLayer(nn.Module):
     """Mega block for encoders: bidirectional :class:`MovingAverageGatedAttention` + normalised FFN.
 
-    Args mirror the official ``MegaSentenceEncoderLayer``: embedding_dim d, hidden_dim v, ffn_hidden_dim,
-    z_dim z, n_dim h, chunk_size c (−1 = full); ``ffn_hidden_dim=0`` drops the FFN.
+    Args as the official ``MegaSentenceEncoderLayer`` (under this package's names): ``dim`` $d$, ``hdim`` $v$,
+    ``ffn_dim`` $d_{FFN}$, ``zdim`` $z$, ``ndim`` $h$, ``chunk_size`` $c$ (−1 = full); ``ffn_dim=0`` drops the FFN.
     x: (b, n, d) -> (b, n, d).
     """
 
-    def __init__(self, *, embedding_dim: int, hidden_dim: int, ffn_hidden_dim: int, z_dim: int, n_dim: int = 16,
+    def __init__(self, *, dim: int, hdim: int, ffn_dim: int, zdim: int, ndim: int = 16,
                  chunk_size: int = -1, truncation: int | None = None, dropout: float = 0.0,
                  attention_dropout: float = 0.0, hidden_dropout: float = 0.0, activation: str = "silu",
                  attention_activation: str = "softmax", norm_type: str = "layernorm", prenorm: bool = True,
                  max_positions: int = 1024) -> None:
         super().__init__()
         self.mega_layer = MovingAverageGatedAttention(
-            embed_dim=embedding_dim, zdim=z_dim, hdim=hidden_dim, ndim=n_dim, dropout=dropout,
+            dim=dim, zdim=zdim, hdim=hdim, ndim=ndim, dropout=dropout,
             attention_dropout=attention_dropout, hidden_dropout=hidden_dropout, activation=activation,
             attention_activation=attention_activation, bidirectional=True, chunk_size=chunk_size,
             truncation=truncation, norm_type=norm_type, prenorm=prenorm, max_positions=max_positions)
-        self.nffn = (NormalizedFeedForwardNetwork(embed_dim=embedding_dim, ffn_hidden_dim=ffn_hidden_dim,
+        self.nffn = (NormalizedFeedForwardNetwork(dim=dim, ffn_dim=ffn_dim,
                                                   dropout=dropout, hidden_dropout=hidden_dropout,
                                                   activation=activation, norm_type=norm_type, prenorm=prenorm)
-                     if ffn_hidden_dim > 0 else None)
+                     if ffn_dim > 0 else None)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         x = self.mega_layer(x, padding_mask)
@@ -552,18 +603,20 @@ class MegaEncoderLayer(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
+@_accepts_deprecated_names
 class RealNumberEmbedding(nn.Module):
-    """e = x · w + b for scalar inputs (pixels), w ~ N(0, 1), b ~ N(0, 0.1²). x: (b, n) -> (b, n, d)."""
+    r"""$e = x w + b$ for scalar inputs (pixels), $w \sim N(0, 1)$, $b \sim N(0, 0.1^2)$. x: (b, n) -> (b, n, d)."""
 
-    def __init__(self, *, embedding_dim: int) -> None:
+    def __init__(self, *, dim: int) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(embedding_dim))
-        self.bias = nn.Parameter(torch.randn(embedding_dim) * 0.1)
+        self.weight = nn.Parameter(torch.randn(dim))
+        self.bias = nn.Parameter(torch.randn(dim) * 0.1)
 
     def forward(self, x: Tensor) -> Tensor:
         return x.unsqueeze(-1) * self.weight + self.bias
 
 
+@_accepts_deprecated_names
 class MegaEncoder(nn.Module):
     """The LRA Mega encoder: embedding → Mega blocks → (final norm if pre-norm) → pooled vector.
 
@@ -573,16 +626,16 @@ class MegaEncoder(nn.Module):
 
     Args:
         vocab_size: token vocabulary, or None for real-valued (b, n) inputs.
-        num_layers, embedding_dim, hidden_dim, ffn_hidden_dim, z_dim, n_dim, chunk_size, truncation,
+        depth, dim, hdim, ffn_dim, zdim, ndim, chunk_size, truncation,
         dropout, attention_dropout, hidden_dropout, activation, attention_activation, norm_type, prenorm:
-            as :class:`MegaEncoderLayer` (n_dim = 0 gives the no-EMA ablation).
+            as :class:`MegaEncoderLayer` (ndim = 0 gives the no-EMA ablation).
         max_positions: relative-bias table size for full attention (≥ the longest sequence).
         padding_idx: PAD token id (token inputs).
         sen_rep_type: 'mp' (mean over non-pad positions) or 'cls' (first position).
     """
 
-    def __init__(self, *, vocab_size: int | None, num_layers: int, embedding_dim: int, hidden_dim: int,
-                 ffn_hidden_dim: int, z_dim: int, n_dim: int = 16, chunk_size: int = -1,
+    def __init__(self, *, vocab_size: int | None, depth: int, dim: int, hdim: int,
+                 ffn_dim: int, zdim: int, ndim: int = 16, chunk_size: int = -1,
                  truncation: int | None = None, dropout: float = 0.0, attention_dropout: float = 0.0,
                  hidden_dropout: float = 0.0, activation: str = "silu", attention_activation: str = "softmax",
                  norm_type: str = "layernorm", prenorm: bool = True, max_positions: int = 1024,
@@ -590,26 +643,26 @@ class MegaEncoder(nn.Module):
         super().__init__()
         if sen_rep_type not in ("mp", "cls"):
             raise ValueError(f"sen_rep_type must be 'mp' or 'cls', got {sen_rep_type!r}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
         self.vocab_size, self.padding_idx = vocab_size, padding_idx
-        self.embedding_dim, self.chunk_size, self.sen_rep_type = embedding_dim, chunk_size, sen_rep_type
+        self.dim, self.chunk_size, self.sen_rep_type = dim, chunk_size, sen_rep_type
         if vocab_size is None:
-            self.embed_tokens: nn.Module = RealNumberEmbedding(embedding_dim=embedding_dim)
+            self.embed_tokens: nn.Module = RealNumberEmbedding(dim=dim)
         else:
-            self.embed_tokens = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+            self.embed_tokens = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
             with torch.no_grad():  # N(0, σ²), σ = d^-1/2; pad row zero
-                nn.init.normal_(self.embed_tokens.weight, mean=0.0, std=embedding_dim ** -0.5)
+                nn.init.normal_(self.embed_tokens.weight, mean=0.0, std=dim ** -0.5)
                 self.embed_tokens.weight[padding_idx].zero_()
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            MegaEncoderLayer(embedding_dim=embedding_dim, hidden_dim=hidden_dim, ffn_hidden_dim=ffn_hidden_dim,
-                             z_dim=z_dim, n_dim=n_dim, chunk_size=chunk_size, truncation=truncation,
+            MegaEncoderLayer(dim=dim, hdim=hdim, ffn_dim=ffn_dim,
+                             zdim=zdim, ndim=ndim, chunk_size=chunk_size, truncation=truncation,
                              dropout=dropout, attention_dropout=attention_dropout, hidden_dropout=hidden_dropout,
                              activation=activation, attention_activation=attention_activation,
                              norm_type=norm_type, prenorm=prenorm, max_positions=max_positions)
-            for _ in range(num_layers))
-        self.final_norm = SequenceNorm(norm_type=norm_type, embed_dim=embedding_dim) if prenorm else None
+            for _ in range(depth))
+        self.final_norm = SequenceNorm(norm_type=norm_type, dim=dim) if prenorm else None
 
     def forward_features(self, x: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """x: (b, n) tokens or reals -> features (b, n', d) and the padding mask (b, n') (n' ≥ n if padded)."""
@@ -653,7 +706,8 @@ class MegaEncoder(nn.Module):
 
 
 class ClassificationHead(nn.Module):
-    """Linear(d_in, d_cls) → dropout → GELU → Linear(d_cls, classes, no bias); Xavier-uniform, biases 0."""
+    r"""$\mathrm{Linear}(d_{in}, d_{cls})$, dropout, GELU, $\mathrm{Linear}(d_{cls}, \text{classes})$ (no bias);
+    Xavier-uniform, biases 0."""
 
     def __init__(self, *, in_dim: int, classifier_dim: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -668,18 +722,23 @@ class ClassificationHead(nn.Module):
         return self.out_proj(F.gelu(self.dropout(self.dense(x))))
 
 
+@_accepts_deprecated_names
 @dataclass(frozen=True)
 class MegaConfig:
-    """Everything :class:`MegaForSequenceClassification` needs (defaults: the ListOps row of Table 8)."""
+    """Everything :class:`MegaForSequenceClassification` needs (defaults: the ListOps row of Table 8).
+
+    The official field names (``embedding_dim``, ``num_layers``, ...) are accepted by the constructor and readable
+    as attributes, with a ``DeprecationWarning`` (see :data:`DEPRECATED_NAMES`).
+    """
 
     num_classes: int = 10
     vocab_size: int | None = 16
-    num_layers: int = 6
-    embedding_dim: int = 80
-    hidden_dim: int = 160
-    ffn_hidden_dim: int = 160
-    z_dim: int = 64
-    n_dim: int = 16
+    depth: int = 6
+    dim: int = 80
+    hdim: int = 160
+    ffn_dim: int = 160
+    zdim: int = 64
+    ndim: int = 16
     chunk_size: int = -1
     truncation: int | None = 1024
     attention_activation: str = "softmax"
@@ -696,6 +755,19 @@ class MegaConfig:
     padding_idx: int = 0
 
 
+def _deprecated_attribute(old: str, new: str) -> property:
+    def get(self: MegaConfig) -> Any:
+        warnings.warn(f"MegaConfig.{old} is deprecated; use .{new}", DeprecationWarning, stacklevel=2)
+        return getattr(self, new)
+
+    return property(get)
+
+
+for _old, _new in DEPRECATED_NAMES.items():
+    if _new in {f.name for f in fields(MegaConfig)}:
+        setattr(MegaConfig, _old, _deprecated_attribute(_old, _new))
+
+
 class MegaForSequenceClassification(nn.Module):
     """Mega encoder + the LRA classifier head (mean pooling, GELU head). Dual input (Retrieval)
     concatenates the two pooled vectors, so the head reads 2d.
@@ -708,14 +780,14 @@ class MegaForSequenceClassification(nn.Module):
         self.config = config
         c = config
         self.encoder = MegaEncoder(
-            vocab_size=c.vocab_size, num_layers=c.num_layers, embedding_dim=c.embedding_dim,
-            hidden_dim=c.hidden_dim, ffn_hidden_dim=c.ffn_hidden_dim, z_dim=c.z_dim, n_dim=c.n_dim,
+            vocab_size=c.vocab_size, depth=c.depth, dim=c.dim,
+            hdim=c.hdim, ffn_dim=c.ffn_dim, zdim=c.zdim, ndim=c.ndim,
             chunk_size=c.chunk_size, truncation=c.truncation, dropout=c.dropout,
             attention_dropout=c.attention_dropout, hidden_dropout=c.hidden_dropout, activation=c.activation,
             attention_activation=c.attention_activation, norm_type=c.norm_type, prenorm=c.prenorm,
             max_positions=c.max_positions, padding_idx=c.padding_idx, sen_rep_type=c.sen_rep_type)
         self.num_classes = c.num_classes
-        self.num_features = c.embedding_dim * (2 if c.dual_input else 1)
+        self.num_features = c.dim * (2 if c.dual_input else 1)
         self.classifier = ClassificationHead(in_dim=self.num_features, classifier_dim=c.classifier_dim,
                                              num_classes=c.num_classes, dropout=c.dropout)
 
@@ -741,47 +813,47 @@ class MegaForSequenceClassification(nn.Module):
 
 
 def _lra(chunked: bool, chunk: int, full_max_pos: int, **kw: Any) -> MegaConfig:
-    kw.setdefault("classifier_dim", kw["hidden_dim"])  # d_cls = v in all LRA configs
+    kw.setdefault("classifier_dim", kw["hdim"])  # d_cls = v in all LRA configs
     return MegaConfig(chunk_size=chunk if chunked else -1, max_positions=full_max_pos, **kw)
 
 
 def mega_lra_listop(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
     """ListOps: 6 layers, d 80, FFN 160, z 64, v 160, softmax, LayerNorm post-norm, dropout 0.1.
     (vocab_size 16 = this package's ListOps vocabulary.)"""
-    kw = dict(num_classes=10, vocab_size=16, num_layers=6, embedding_dim=80, hidden_dim=160, ffn_hidden_dim=160,
-              z_dim=64, attention_activation="softmax", norm_type="layernorm", prenorm=False, dropout=0.1,
+    kw = dict(num_classes=10, vocab_size=16, depth=6, dim=80, hdim=160, ffn_dim=160,
+              zdim=64, attention_activation="softmax", norm_type="layernorm", prenorm=False, dropout=0.1,
               truncation=1024)
     return _lra(chunked, 128, 2002, **{**kw, **overrides})
 
 
 def mega_lra_imdb(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
     """Text (byte-level IMDB, 4K): 4 layers, d 128, FFN 256, z 64, v 256, softmax, ScaleNorm post-norm."""
-    kw = dict(num_classes=2, vocab_size=260, num_layers=4, embedding_dim=128, hidden_dim=256, ffn_hidden_dim=256,
-              z_dim=64, attention_activation="softmax", norm_type="scalenorm", prenorm=False, dropout=0.1,
+    kw = dict(num_classes=2, vocab_size=260, depth=4, dim=128, hdim=256, ffn_dim=256,
+              zdim=64, attention_activation="softmax", norm_type="scalenorm", prenorm=False, dropout=0.1,
               truncation=1024)
     return _lra(chunked, 128, 4002, **{**kw, **overrides})
 
 
 def mega_lra_aan(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
     """Retrieval (AAN, two 4K documents): 6 layers, d 128, FFN 256, z 64, v 256, softmax, ScaleNorm."""
-    kw = dict(num_classes=2, vocab_size=260, num_layers=6, embedding_dim=128, hidden_dim=256, ffn_hidden_dim=256,
-              z_dim=64, attention_activation="softmax", norm_type="scalenorm", prenorm=False, dropout=0.1,
+    kw = dict(num_classes=2, vocab_size=260, depth=6, dim=128, hdim=256, ffn_dim=256,
+              zdim=64, attention_activation="softmax", norm_type="scalenorm", prenorm=False, dropout=0.1,
               truncation=1024, dual_input=True)
     return _lra(chunked, 128, 4002, **{**kw, **overrides})
 
 
 def mega_lra_cifar10(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
     """Image (grey CIFAR-10 pixels, 1024): 8 layers, d 160, FFN 320, z 96, v 320, laplace, BatchNorm pre-norm."""
-    kw = dict(num_classes=10, vocab_size=None, num_layers=8, embedding_dim=160, hidden_dim=320, ffn_hidden_dim=320,
-              z_dim=96, attention_activation="laplace", norm_type="batchnorm", prenorm=True, dropout=0.0,
+    kw = dict(num_classes=10, vocab_size=None, depth=8, dim=160, hdim=320, ffn_dim=320,
+              zdim=96, attention_activation="laplace", norm_type="batchnorm", prenorm=True, dropout=0.0,
               truncation=1024)
     return _lra(chunked, 128, 1024, **{**kw, **overrides})
 
 
 def mega_lra_pf32(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
     """Pathfinder 32×32: 6 layers, d 128, FFN 256, z 64, v 256, laplace, BatchNorm pre-norm."""
-    kw = dict(num_classes=2, vocab_size=None, num_layers=6, embedding_dim=128, hidden_dim=256, ffn_hidden_dim=256,
-              z_dim=64, attention_activation="laplace", norm_type="batchnorm", prenorm=True, dropout=0.0,
+    kw = dict(num_classes=2, vocab_size=None, depth=6, dim=128, hdim=256, ffn_dim=256,
+              zdim=64, attention_activation="laplace", norm_type="batchnorm", prenorm=True, dropout=0.0,
               truncation=1024)
     return _lra(chunked, 128, 1024, **{**kw, **overrides})
 
@@ -789,7 +861,7 @@ def mega_lra_pf32(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
 def mega_lra_pf128(*, chunked: bool = False, **overrides: Any) -> MegaConfig:
     """Path-X 128×128 (16K): 4 layers, d 64, FFN 128, z 32, v 128, laplace, BatchNorm pre-norm, truncation 4096,
     chunk 4096 (Mega-chunk) or 16384 (full)."""
-    kw = dict(num_classes=2, vocab_size=None, num_layers=4, embedding_dim=64, hidden_dim=128, ffn_hidden_dim=128,
-              z_dim=32, attention_activation="laplace", norm_type="batchnorm", prenorm=True, dropout=0.0,
+    kw = dict(num_classes=2, vocab_size=None, depth=4, dim=64, hdim=128, ffn_dim=128,
+              zdim=32, attention_activation="laplace", norm_type="batchnorm", prenorm=True, dropout=0.0,
               truncation=4096)
     return _lra(chunked, 4096, 16384, **{**kw, **overrides})
