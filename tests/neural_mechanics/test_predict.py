@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from livepapers.core.stats import fit_loglog_slope
 from livepapers.neural_mechanics import (
     damping_regime,
     homogeneous_factor,
@@ -29,10 +30,6 @@ REGIMES = {
     "near_under": (1.3, 1.3 * (1 + 1e-7)),
     "near_over": (1.3, 1.3 * (1 - 1e-7)),
 }
-
-
-def _slope(x, y) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def test_damping_regimes_of_the_spec_runs() -> None:
@@ -187,11 +184,11 @@ def test_modified_flow_converges_to_exact_recursion() -> None:
         d_mod.append(abs(mod[-1, 0] - exact[-1, 0]))
         d_off.append(abs(off[-1, 0] - exact[-1, 0]))
         d_left.append(abs(left - exact[-1, 0]))
-    assert _slope(lrs, d_mod) == pytest.approx(2.0, abs=0.1)
-    assert _slope(lrs, d_off) == pytest.approx(1.0, abs=0.1)
+    assert fit_loglog_slope(lrs, d_mod) == pytest.approx(2.0, abs=0.1)
+    assert fit_loglog_slope(lrs, d_off) == pytest.approx(1.0, abs=0.1)
     # left-endpoint weights are off by a factor e^{-2 lambda eta} = 1 - O(eta) on the integral term, which is
     # itself O(eta): an O(eta^2) absolute error, but with constant ~ lambda * integral instead of lambda^3
-    assert _slope(lrs, d_left) == pytest.approx(2.0, abs=0.1)
+    assert fit_loglog_slope(lrs, d_left) == pytest.approx(2.0, abs=0.1)
     assert d_mod[-1] < 0.1 * d_left[-1]
     assert d_mod[-1] < 1e-3 * d_off[-1]
 
@@ -211,9 +208,9 @@ def test_right_endpoint_integral_is_third_order() -> None:
         d_mod.append(abs(mod - exact))
         d_left.append(abs(left - exact))
         rel_left.append(abs(left - exact) / exact)
-    assert _slope(lrs, d_mod) == pytest.approx(3.0, abs=0.1)
-    assert _slope(lrs, d_left) == pytest.approx(2.0, abs=0.1)
-    assert _slope(lrs, rel_left) == pytest.approx(1.0, abs=0.1)  # the spec's "O(eta lambda) relative" error
+    assert fit_loglog_slope(lrs, d_mod) == pytest.approx(3.0, abs=0.1)
+    assert fit_loglog_slope(lrs, d_left) == pytest.approx(2.0, abs=0.1)
+    assert fit_loglog_slope(lrs, rel_left) == pytest.approx(1.0, abs=0.1)  # the spec's "O(eta lambda) relative" error
 
 
 @pytest.mark.parametrize("regime", ["underdamped", "critical", "overdamped"])
@@ -233,7 +230,7 @@ def test_momentum_oscillator_approaches_exact_recursion(regime: str) -> None:
         osc = predict_momentum(np.ones(1), q, kind="scale", dampening=d, **hp)
         errs.append(np.abs(ex - osc).max())
     assert errs[-1] < 3e-3
-    assert _slope([4e-3, 2e-3, 1e-3], errs) == pytest.approx(1.0, abs=0.1)
+    assert fit_loglog_slope([4e-3, 2e-3, 1e-3], errs) == pytest.approx(1.0, abs=0.1)
 
 
 def test_modified_flow_equals_exact_without_weight_decay() -> None:
@@ -321,8 +318,8 @@ def test_relative_error_is_nan_when_anything_is_nan():
 
 
 def test_worst_over_models_keeps_a_nan():
-    from livepapers.neural_mechanics.experiment import _max_or_nan, _min_or_nan
+    from livepapers.neural_mechanics.metrics import max_or_nan, min_or_nan
 
-    assert np.isnan(_max_or_nan([1.0, float("nan"), 0.5])) and np.isnan(_min_or_nan([1.0, float("nan")]))
+    assert np.isnan(max_or_nan([1.0, float("nan"), 0.5])) and np.isnan(min_or_nan([1.0, float("nan")]))
     assert max([1.0, float("nan"), 0.5]) == 1.0  # what Python's max did: the NaN was lost
-    assert _max_or_nan([1.0, 3.0]) == 3.0 and _min_or_nan([1.0, 3.0]) == 1.0
+    assert max_or_nan([1.0, 3.0]) == 3.0 and min_or_nan([1.0, 3.0]) == 1.0

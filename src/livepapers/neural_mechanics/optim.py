@@ -1,18 +1,14 @@
 r"""SGD that records what the neural-mechanics predictions need, and a per-neuron tracker of S, N, D.
 
 Training algorithm (PyTorch SGD semantics, coupled L2 weight decay; paper Sec. 5):
+$\tilde g_k = g_k + \lambda\theta_k$, $v_{k+1} = \beta v_k + (1-d)\tilde g_k$, $\theta_{k+1} = \theta_k - \eta v_{k+1}$
+(without momentum $\theta_{k+1} = \theta_k - \eta\tilde g_k$). PyTorch's first step sets
+$v_1 = \tilde g_0$; the official neural-mechanics optimizer uses $v_1 = (1-d)\tilde g_0$
+(``first_step_dampening=True``). We call $\delta_k$ the *update direction*, $\theta_{k+1} = \theta_k -
+\eta \delta_k$: $\delta_k = v_{k+1}$ with momentum and $\tilde g_k$ without.
 
-.. math::
-    \tilde g_k = g_k + \lambda\theta_k,\quad v_{k+1} = \beta v_k + (1-d)\tilde g_k,\quad
-    \theta_{k+1} = \theta_k - \eta v_{k+1}
-
-(without momentum :math:`\theta_{k+1} = \theta_k - \eta\tilde g_k`). PyTorch's first step sets
-:math:`v_1 = \tilde g_0`; the official neural-mechanics optimizer uses :math:`v_1 = (1-d)\tilde g_0`
-(``first_step_dampening=True``). We call :math:`d_k` the *update direction*, :math:`\theta_{k+1} = \theta_k -
-\eta d_k`: :math:`d_k = v_{k+1}` with momentum and :math:`\tilde g_k` without.
-
-Shapes (einops letters): f stacked fields (theta_{k+1}, theta_k, g_k, d_k), p / q leading / trailing axes,
-l the kept axis (channel), g groups.
+Shapes (einops letters): f stacked fields ($\theta_{k+1}$, $\theta_k$, $g_k$, $\delta_k$), p / q leading / trailing
+axes, l the kept axis (channel), g groups.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._inputs import check_int, check_real
 from .symmetries import KINDS, GroupIndex, SymmetryGroup
 
 __all__ = ["StepRecord", "SymmetryTracker", "TrackedSGD"]
@@ -32,14 +29,15 @@ __all__ = ["StepRecord", "SymmetryTracker", "TrackedSGD"]
 
 @dataclass
 class StepRecord:
-    """What one optimizer step k did, per parameter tensor (dicts keyed by the parameter object).
+    r"""What one optimizer step $k$ did, per parameter tensor (dicts keyed by the parameter object).
 
     Attributes:
-        step: k (0 for the first step).
-        grad: g_k = p.grad (the loss gradient without the decay term; a reference, valid until zero_grad).
-        buffer: v_{k+1}, the momentum buffer after the step (empty without momentum; a reference, valid until
-            the next step). The update direction is d_k = v_{k+1} with momentum, g_k + lambda theta_k without.
-        weight_decay: lambda of each parameter's param group.
+        step: $k$ (0 for the first step).
+        grad: $g_k$ = ``p.grad`` (the loss gradient without the decay term; a reference, valid until zero_grad).
+        buffer: $v_{k+1}$, the momentum buffer after the step (empty without momentum; a reference, valid until
+            the next step). The update direction is $\delta_k = v_{k+1}$ with momentum, $g_k + \lambda\theta_k$
+            without.
+        weight_decay: $\lambda$ of each parameter's param group.
     """
 
     step: int
@@ -49,16 +47,16 @@ class StepRecord:
 
 
 class TrackedSGD(torch.optim.SGD):
-    """Drop-in ``torch.optim.SGD`` (bit-identical updates) that keeps theta_k, g_k and d_k of the last step.
+    r"""Drop-in ``torch.optim.SGD`` (bit-identical updates) that keeps $g_k$ and $v_{k+1}$ of the last step.
 
     Args:
         params: iterable of parameters or param-group dicts, as for ``torch.optim.SGD``.
-        lr: learning rate eta.
-        momentum: beta (heavy ball, PyTorch convention).
-        dampening: d.
-        weight_decay: lambda (coupled L2: added to the gradient).
-        first_step_dampening: use the official optimizer's first buffer v_1 = (1 - d) g~_0 instead of PyTorch's
-            v_1 = g~_0 (identical for d = 0).
+        lr: learning rate $\eta$.
+        momentum: $\beta$ (heavy ball, PyTorch convention).
+        dampening: $d$.
+        weight_decay: $\lambda$ (coupled L2: added to the gradient).
+        first_step_dampening: use the official optimizer's first buffer $v_1 = (1 - d)\tilde g_0$ instead of
+            PyTorch's $v_1 = \tilde g_0$ (identical for $d = 0$).
         nesterov: refused (the predictions model heavy-ball momentum only).
     """
 
@@ -80,7 +78,9 @@ class TrackedSGD(torch.optim.SGD):
         if maximize:
             raise ValueError("maximize=True is not supported: the predictions assume loss minimization")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {lr}")
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        for name, value in (("momentum", momentum), ("dampening", dampening), ("weight_decay", weight_decay)):
+            check_real(value, name)
         if not 0 <= momentum < 1:  # the oscillator of the predictions needs β < 1 (and NaN fails here)
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         if not 0 <= dampening < 1:
@@ -155,14 +155,14 @@ class SymmetryTracker:
     Call :meth:`step` right after each ``optimizer.step()`` (before ``zero_grad``). Per step k and group A it
     stores, in float64:
 
-    * translation: S_{k+1} = <theta_{k+1}, 1_A>, <g_k, 1_A> (zero by the symmetry), and with momentum
-      u_{k+1} = <v_{k+1}, 1_A>;
-    * scale: N_{k+1} = ||theta_{A,k+1}||^2, ||g_{A,k}||^2, and with momentum Q_{k+1} = ||v_{A,k+1}||^2;
-    * rescale: the same for A_1 (incoming) and A_2 (outgoing) separately.
+    * translation: $S_{k+1} = \langle\theta_{k+1}, 1_A\rangle$, $\langle g_k, 1_A\rangle$ (zero by the symmetry),
+      and with momentum $u_{k+1} = \langle v_{k+1}, 1_A\rangle$;
+    * scale: $N_{k+1} = \|\theta_{A,k+1}\|^2$, $\|g_{A,k}\|^2$, and with momentum $Q_{k+1} = \|v_{A,k+1}\|^2$;
+    * rescale: the same for $A_1$ (incoming) and $A_2$ (outgoing) separately.
 
     Vectorized per layer: one fused elementwise square per field over all parameters, one reduction per
     (parameter, kept axis), and one indexing op per kind and side gathering every group at once (no Python
-    loop over neurons). The snapshot of theta_k is not needed: the exact recursions only use g_k and v_{k+1}.
+    loop over neurons). The snapshot of $\theta_k$ is not needed: the exact recursions only use $g_k$ and $v_{k+1}$.
 
     Args:
         model: the network whose parameters the groups name.
@@ -171,7 +171,7 @@ class SymmetryTracker:
         every: keep the output arrays every ``every`` steps (statistics are accumulated every step).
 
     With momentum the tracker must start before the optimizer's first step (refused otherwise): the recursions
-    and the oscillator assume v_0 = 0.
+    and the oscillator assume $v_0 = 0$.
     """
 
     def __init__(
@@ -184,9 +184,7 @@ class SymmetryTracker:
         bad = [g for g in groups if not isinstance(g, SymmetryGroup)]
         if bad:
             raise ValueError(f"groups must be SymmetryGroup objects, got {type(bad[0]).__name__}")
-        if int(every) < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.every = int(every)
+        self.every = check_int(every, "every", lo=1)
         self.model = model
         self.optimizer = optimizer
         self.params = dict(model.named_parameters())
@@ -337,24 +335,25 @@ class SymmetryTracker:
 
     @property
     def step_size(self) -> float:
-        """h = lr (1 - dampening) with momentum, lr without: t_k = h k."""
+        r"""$h = \eta(1 - d)$ with momentum, $\eta$ without: $t_k = h k$."""
         h = self.hyper
         return h["lr"] * (1 - h["dampening"]) if h["momentum"] != 0 else h["lr"]
 
     @property
     def times(self) -> np.ndarray:
-        """Continuous times t_k = h k of the recorded steps."""
+        """Continuous times $t_k = h k$ of the recorded steps."""
         return self.steps * self.step_size
 
     def series(self, kind: str) -> dict[str, np.ndarray]:
-        """Every step's statistics for one kind, as float64 numpy arrays.
+        r"""Every step's statistics for one kind, as float64 numpy arrays.
 
         Returns:
-            ``quantity``: (K + 1, g) S / N / D at steps 0..K; ``scale``: (K + 1, g) its normalizer (|S|, N, or
-            ||theta_A1||^2 + ||theta_A2||^2); per step k < K, (K, g): ``grad_sq`` = ||g_A,k||^2 and ``update_sq``
-            = ||d_A,k||^2 (= Q_{k+1} with momentum, ||g_A,k + lambda theta_A,k||^2 without), both A1 minus A2 for
-            rescale (plus ``in_sq``/``out_sq``: ||theta_A1||^2, ||theta_A2||^2); translation: ``grad_sum``
-            <g_k, 1_A> and ``update_sum`` <d_k, 1_A> (= u_{k+1} with momentum).
+            ``quantity``: (K + 1, g) S / N / D at steps 0..K; ``scale``: (K + 1, g) its normalizer ($|S|$, $N$, or
+            $\|\theta_{A_1}\|^2 + \|\theta_{A_2}\|^2$); per step $k < K$, (K, g): ``grad_sq`` = $\|g_{A,k}\|^2$ and
+            ``update_sq`` = $\|\delta_{A,k}\|^2$ (= $Q_{k+1}$ with momentum, $\|g_{A,k} + \lambda\theta_{A,k}\|^2$
+            without), both $A_1$ minus $A_2$ for rescale (plus ``in_sq``/``out_sq``: $\|\theta_{A_1}\|^2$,
+            $\|\theta_{A_2}\|^2$); translation: ``grad_sum`` $\langle g_k, 1_A\rangle$ and ``update_sum``
+            $\langle \delta_k, 1_A\rangle$ (= $u_{k+1}$ with momentum).
         """
         r = self._stack(kind).numpy()  # (K, F * sides, g), F = 2 (theta, g) or 3 (theta, g, v)
         init = self._init[kind].numpy()  # (sides, g)
@@ -379,7 +378,7 @@ class SymmetryTracker:
             qo, go, vo = side(1)
             q, gq, norm = qi - qo, gi - go, qi + qo
             vq = None if vi is None else vi - vo
-        # without momentum d_k = g_k + lambda theta_k and ||g_A + lambda theta_A||^2 = ||g_A||^2 + lambda^2 q_k
+        # without momentum delta_k = g_k + lambda theta_k and ||g_A + lambda theta_A||^2 = ||g_A||^2 + lambda^2 q_k
         # because <g_A, theta_A> = 0 (scale) / the A1 and A2 terms cancel (rescale)
         update = vq if mom != 0 else gq + lam * lam * q[:-1]
         out = {"quantity": q, "scale": norm, "grad_sq": gq, "update_sq": update}
@@ -392,5 +391,6 @@ class SymmetryTracker:
         return self.series(kind)["quantity"][:: self.every]
 
     def normalizer(self, kind: str) -> np.ndarray:
-        """(T, g) the quantity's scale at the recorded steps (|S|, N, or ||theta_A1||^2 + ||theta_A2||^2)."""
+        r"""(T, g) the quantity's scale at the recorded steps: $|S|$, $N$, or
+        $\|\theta_{A_1}\|^2 + \|\theta_{A_2}\|^2$."""
         return self.series(kind)["scale"][:: self.every]

@@ -3,22 +3,24 @@ r"""Closed-form and exact predictions of the per-group quantities S (translation
 Paper: Kunin et al., "Neural Mechanics", ICLR 2021, Sec. 5 (weight decay, momentum, finite learning rate,
 stochasticity). In increasing realism:
 
-1. Gradient flow :math:`\dot\theta = -g`: S, N, D constant.
-2. + weight decay: :math:`S(t) = e^{-\lambda t}S(0)`, :math:`N(t) = e^{-2\lambda t}N(0)`, same for D.
-3. Modified gradient flow (finite lr, no momentum), :math:`\tilde\lambda = \lambda(1 + \eta\lambda/2)`:
-   :math:`N(t) = e^{-2\tilde\lambda t}N(0) + \eta\int_0^t e^{-2\tilde\lambda(t-\tau)}\|g_A(\tau)\|^2 d\tau`
+1. Gradient flow $\dot\theta = -g$: S, N, D constant.
+2. + weight decay: $S(t) = e^{-\lambda t}S(0)$, $N(t) = e^{-2\lambda t}N(0)$, same for D.
+3. Modified gradient flow (finite lr, no momentum), $\tilde\lambda = \lambda(1 + \eta\lambda/2)$:
+   $N(t) = e^{-2\tilde\lambda t}N(0) + \eta\int_0^t e^{-2\tilde\lambda(t-\tau)}\|g_A(\tau)\|^2 d\tau$
    (rescale: the A1 minus A2 difference), evaluated as the discounted running sum
-   :math:`I \leftarrow e^{-2\tilde\lambda\eta} I + \eta^2\|g_{A,k}\|^2` (right-endpoint weights).
-   ``convention="official"`` is the official code's form: plain lambda with :math:`\|g_A+\lambda\theta_A\|^2`
-   and left-endpoint weights (first order in eta only).
+   $I \leftarrow e^{-2\tilde\lambda\eta} I + \eta^2\|g_{A,k}\|^2$ (right-endpoint weights).
+   ``convention="official"`` is the official code's form: plain $\lambda$ with $\|g_A+\lambda\theta_A\|^2$
+   and left-endpoint weights (first order in $\eta$ only).
 4. Exact discrete recursions of one optimizer step (our addition; hold to round-off for any minibatch).
-5. Momentum: :math:`\ddot N + 2\gamma\dot N + \omega^2 N = 2\|\dot\theta_A\|^2` with
-   :math:`\gamma = (1-\beta)/(h(1+\beta))`, :math:`\omega_S^2 = 4\lambda/(h(1+\beta))`,
-   :math:`\omega_T^2 = 2\lambda/(h(1+\beta))`, :math:`h = \eta(1-d)`; solution with zero initial rate
-   :math:`N(t) = \Phi(t)N(0) + \int_0^t G(t-\tau) f(\tau) d\tau`, :math:`G(s) = e^{-\gamma s}\sinh(\kappa s)/\kappa`,
-   :math:`\kappa^2 = \gamma^2 - \omega^2` (complex when underdamped), computed with discounted running sums.
+5. Momentum: $\ddot N + 2\gamma\dot N + \omega^2 N = 2\|\dot\theta_A\|^2$ with
+   $\gamma = (1-\beta)/(h(1+\beta))$, $\omega_S^2 = 4\lambda/(h(1+\beta))$,
+   $\omega_T^2 = 2\lambda/(h(1+\beta))$, $h = \eta(1-d)$; solution with zero initial rate
+   $N(t) = \Phi(t)N(0) + \int_0^t G(t-\tau) f(\tau) d\tau$, $G(s) = e^{-\gamma s}\sinh(\kappa s)/\kappa$,
+   $\kappa^2 = \gamma^2 - \omega^2$ (complex when underdamped), computed with discounted running sums.
 
-Arrays: q0 (g,), per-step statistics (K, g), predictions (K + 1, g) at steps 0..K (g = groups).
+Arrays: q0 (g,), per-step statistics (K, g), predictions (K + 1, g) at steps 0..K (g = groups). Error
+statistics of a run (the reproduction's metrics): per group $e_A = \max_k |\hat q_{A,k} - q_{A,k}| / \max_k
+s_{A,k}$ with $s$ the quantity's scale (:func:`run_max_relative_error`), then the median over groups.
 """
 
 from __future__ import annotations
@@ -28,14 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from ._inputs import as_float_array, check_int, check_real
 from .optim import SymmetryTracker
+from .symmetries import KINDS
 
 __all__ = [
+    "DRIFT_MIN",
     "DiscountedSum",
     "OscillatorSums",
     "damping_regime",
+    "drift_explained",
+    "gradient_flow_error",
     "homogeneous_factor",
     "impulse_response",
+    "median_drift_curve",
+    "median_relative_error",
     "oscillator_constants",
     "predict_exact_discrete",
     "predict_gradient_flow",
@@ -45,7 +54,6 @@ __all__ = [
     "run_max_relative_error",
 ]
 
-_KINDS = ("translation", "scale", "rescale")
 # running sums switch to moment (Taylor) sums when |kappa| < _NEAR_CRITICAL * gamma: the exponential form then
 # cancels (relative error ~ eps gamma / |kappa|); the series' truncation error is (|kappa| / gamma)^(2 n_terms)
 _NEAR_CRITICAL = 0.1
@@ -53,12 +61,15 @@ _N_TERMS = 8
 
 
 def _check_kind(kind: Any) -> str:
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     return kind
 
 
 def _check_hyper(lr: Any, weight_decay: Any, momentum: Any = 0.0, dampening: Any = 0.0) -> None:
+    for name, value in (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum), ("dampening", dampening)):
+        if value is not None:
+            check_real(value, name)
     if lr is None or not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a finite number > 0, got {lr}")
     if weight_decay is None or not (weight_decay >= 0 and math.isfinite(weight_decay)):
@@ -70,7 +81,7 @@ def _check_hyper(lr: Any, weight_decay: Any, momentum: Any = 0.0, dampening: Any
 
 
 def _as_q0(q0: Any) -> np.ndarray:
-    q = np.asarray(q0, dtype=np.float64)
+    q = as_float_array(q0, "q0")
     if q.ndim != 1:
         raise ValueError(f"q0 must be a 1-D array (one value per group), got shape {q.shape}")
     return q
@@ -79,7 +90,7 @@ def _as_q0(q0: Any) -> np.ndarray:
 def _as_series(x: Any, name: str, n_groups: int) -> np.ndarray:
     if x is None:
         raise ValueError(f"{name} is required (per-step statistics of shape (K, {n_groups}))")
-    a = np.asarray(x, dtype=np.float64)
+    a = as_float_array(x, name)
     if a.ndim != 2 or a.shape[1] != n_groups:
         raise ValueError(f"{name} must have shape (K, {n_groups}), got {a.shape}")
     return a
@@ -102,10 +113,10 @@ def _subsample(pred: np.ndarray, source: Any) -> np.ndarray:
 
 
 class DiscountedSum:
-    r"""Running sum :math:`I \leftarrow a\,I + w\,x_k` (``right=True``) or :math:`I \leftarrow a(I + w\,x_k)`.
+    r"""Running sum $I \leftarrow a\,I + w\,x_k$ (``right=True``) or $I \leftarrow a(I + w\,x_k)$.
 
-    With :math:`a = e^{-c\,\Delta t}` this is :math:`w\sum_{k<K} e^{-c(t_K - t_{k+1})} x_k` (right-endpoint
-    weights) or :math:`w\sum_{k<K} e^{-c(t_K - t_k)} x_k` (left-endpoint). Weights never grow, so it stays O(1).
+    With $a = e^{-c\,\Delta t}$ this is $w\sum_{k<K} e^{-c(t_K - t_{k+1})} x_k$ (right-endpoint
+    weights) or $w\sum_{k<K} e^{-c(t_K - t_k)} x_k$ (left-endpoint). Weights never grow, so it stays O(1).
     """
 
     def __init__(self, *, decay: float, weight: float, right: bool = True, shape: tuple[int, ...] = ()) -> None:
@@ -123,9 +134,9 @@ class DiscountedSum:
 def oscillator_constants(
     *, lr: float, momentum: float, dampening: float = 0.0, weight_decay: float, kind: str
 ) -> tuple[float, float, float]:
-    r"""(h, gamma, omega) of the momentum oscillator: :math:`h = \eta(1-d)`,
-    :math:`\gamma = (1-\beta)/(h(1+\beta))`, :math:`\omega^2 = c\lambda/(h(1+\beta))` with c = 2 (translation) or
-    4 (scale, rescale)."""
+    r"""$(h, \gamma, \omega)$ of the momentum oscillator: $h = \eta(1-d)$,
+    $\gamma = (1-\beta)/(h(1+\beta))$, $\omega^2 = c\lambda/(h(1+\beta))$ with $c = 2$ (translation) or
+    $c = 4$ (scale, rescale)."""
     _check_kind(kind)
     _check_hyper(lr, weight_decay, momentum, dampening)
     if momentum <= 0:
@@ -140,7 +151,7 @@ def oscillator_constants(
 def damping_regime(
     lr: float, momentum: float, dampening: float = 0.0, weight_decay: float = 0.0, kind: str = "scale"
 ) -> str:
-    """"underdamped" (gamma < omega), "critical" (gamma = omega to 1e-12 relative) or "overdamped"."""
+    r""""underdamped" ($\gamma < \omega$), "critical" ($\gamma = \omega$ to 1e-12 relative) or "overdamped"."""
     _, gamma, omega = oscillator_constants(
         lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, kind=kind
     )
@@ -162,10 +173,10 @@ def _sinc(x: np.ndarray) -> np.ndarray:
 
 
 def homogeneous_factor(t: Any, gamma: float, omega: float) -> np.ndarray:
-    r"""Phi(t) with Phi(0) = 1, Phi'(0) = 0 for :math:`\ddot x + 2\gamma\dot x + \omega^2 x = 0`:
-    :math:`e^{-\gamma t}(\cosh\kappa t + \gamma t\,\mathrm{sinhc}(\kappa t))`, :math:`\kappa^2 = \gamma^2 - \omega^2`
-    (cos/sin when underdamped, :math:`e^{-\gamma t}(1+\gamma t)` when critical). Continuous across gamma = omega:
-    no division by kappa; the overdamped form is switched to decaying exponentials where cosh would overflow."""
+    r"""$\Phi(t)$ with $\Phi(0) = 1$, $\Phi'(0) = 0$ for $\ddot x + 2\gamma\dot x + \omega^2 x = 0$:
+    $e^{-\gamma t}(\cosh\kappa t + \gamma t\,\mathrm{sinhc}(\kappa t))$, $\kappa^2 = \gamma^2 - \omega^2$
+    (cos/sin when underdamped, $e^{-\gamma t}(1+\gamma t)$ when critical). Continuous across $\gamma = \omega$:
+    no division by $\kappa$; the overdamped form is switched to decaying exponentials where cosh would overflow."""
     t = np.asarray(t, dtype=np.float64)
     k2 = gamma * gamma - omega * omega
     kappa = math.sqrt(abs(k2))
@@ -184,9 +195,9 @@ def homogeneous_factor(t: Any, gamma: float, omega: float) -> np.ndarray:
 
 
 def impulse_response(s: Any, gamma: float, omega: float) -> np.ndarray:
-    r"""G(s) = :math:`e^{-\gamma s}\,s\,\mathrm{sinhc}(\kappa s)` (G(0) = 0, G'(0) = 1): sin(Omega s)/Omega when
-    underdamped, :math:`s e^{-\gamma s}` when critical, :math:`(e^{\alpha_+ s} - e^{\alpha_- s})/(\alpha_+ -
-    \alpha_-)` when overdamped."""
+    r"""$G(s) = e^{-\gamma s}\,s\,\mathrm{sinhc}(\kappa s)$ ($G(0) = 0$, $G'(0) = 1$): $\sin(\Omega s)/\Omega$
+    when underdamped, $s e^{-\gamma s}$ when critical, $(e^{\alpha_+ s} - e^{\alpha_- s})/(\alpha_+ - \alpha_-)$
+    when overdamped."""
     s = np.asarray(s, dtype=np.float64)
     k2 = gamma * gamma - omega * omega
     kappa = math.sqrt(abs(k2))
@@ -200,18 +211,18 @@ def impulse_response(s: Any, gamma: float, omega: float) -> np.ndarray:
 
 
 class OscillatorSums:
-    r"""Discounted running sums giving :math:`h\sum_{k<K} G(t_K - t_k) f_k` after K updates, in float64.
+    r"""Discounted running sums giving $h\sum_{k<K} G(t_K - t_k) f_k$ after K updates, in float64.
 
-    Exponential form: for the root :math:`\rho = -\gamma + \kappa` (complex when underdamped) keep
-    :math:`C_\rho \leftarrow e^{\rho h}(C_\rho + f_k)` (and :math:`C_{-\gamma-\kappa}` when overdamped), so
-    :math:`C_\rho = \sum_{k<K} e^{\rho(t_K - t_k)} f_k`; particular = :math:`h\,\mathrm{Im}(C_\rho)/\Omega`
-    (underdamped) or :math:`h(C_{\alpha_+} - C_{\alpha_-})/(\alpha_+ - \alpha_-)` (overdamped).
-    Near critical damping (:math:`|\kappa| < 0.1\gamma`) that difference cancels, so moment sums
-    :math:`M_m = \sum_{k<K} (t_K-t_k)^m/m!\,e^{-\gamma(t_K-t_k)} f_k`, updated by
-    :math:`M \leftarrow e^{-\gamma h} B (M + f_k e_0)` with :math:`B_{mj} = h^{m-j}/(m-j)!`, give the Taylor
-    series :math:`\sum_n \kappa^{2n} M_{2n+1}` of :math:`\sinh(\kappa s)/\kappa` (exactly :math:`M_1`, the
-    spec's critical recursion :math:`C_1 \leftarrow e^{-\gamma h}(C_1 + h(C_0 + f_k))`, at gamma = omega; the
-    truncation error is :math:`(|\kappa|/\gamma)^{16}`). All weights decay: nothing overflows.
+    Exponential form: for the root $\rho = -\gamma + \kappa$ (complex when underdamped) keep
+    $C_\rho \leftarrow e^{\rho h}(C_\rho + f_k)$ (and $C_{-\gamma-\kappa}$ when overdamped), so
+    $C_\rho = \sum_{k<K} e^{\rho(t_K - t_k)} f_k$; particular = $h\,\mathrm{Im}(C_\rho)/\Omega$
+    (underdamped) or $h(C_{\alpha_+} - C_{\alpha_-})/(\alpha_+ - \alpha_-)$ (overdamped).
+    Near critical damping ($|\kappa| < 0.1\gamma$) that difference cancels, so moment sums
+    $M_m = \sum_{k<K} (t_K-t_k)^m/m!\,e^{-\gamma(t_K-t_k)} f_k$, updated by
+    $M \leftarrow e^{-\gamma h} B (M + f_k e_0)$ with $B_{mj} = h^{m-j}/(m-j)!$, give the Taylor
+    series $\sum_n \kappa^{2n} M_{2n+1}$ of $\sinh(\kappa s)/\kappa$ (exactly $M_1$, the
+    spec's critical recursion $C_1 \leftarrow e^{-\gamma h}(C_1 + h(C_0 + f_k))$, at $\gamma = \omega$; the
+    truncation error is $(|\kappa|/\gamma)^{16}$). All weights decay: nothing overflows.
     """
 
     def __init__(self, *, h: float, gamma: float, omega: float, shape: tuple[int, ...] = ()) -> None:
@@ -241,7 +252,7 @@ class OscillatorSums:
             self.step_minus = math.exp(-(self.kappa + gamma) * h)
 
     def update(self, f: np.ndarray) -> None:
-        """Add step k's forcing f_k (shape = the sums' shape) and advance time by h."""
+        """Add step $k$'s forcing $f_k$ (shape = the sums' shape) and advance time by $h$."""
         if self.use_moments:
             m = self.moments.copy()
             m[0] = m[0] + f
@@ -253,7 +264,7 @@ class OscillatorSums:
         self.t += self.h
 
     def particular(self) -> np.ndarray:
-        """h * sum_{k<K} G(t_K - t_k) f_k."""
+        r"""$h\sum_{k<K} G(t_K - t_k) f_k$."""
         if self.use_moments:
             tot = np.zeros_like(self.moments[1])
             for n in reversed(range(_N_TERMS)):  # smallest terms first
@@ -270,7 +281,8 @@ class OscillatorSums:
 
 
 def predict_gradient_flow(source: Any, *, kind: str | None = None, n_steps: int | None = None) -> np.ndarray:
-    """Gradient flow: S, N, D conserved. ``source``: a SymmetryTracker (with ``kind``) or q0 (g,) with ``n_steps``.
+    """Gradient flow (Sec. 4): $S$, $N$, $D$ conserved, $q_k = q_0$. ``source``: a SymmetryTracker (with ``kind``)
+    or q0 (g,) with ``n_steps``.
 
     Returns:
         (K + 1, g) constant array (subsampled to the tracker's recorded steps).
@@ -280,9 +292,7 @@ def predict_gradient_flow(source: Any, *, kind: str | None = None, n_steps: int 
         q0, k = s["quantity"][0], s["quantity"].shape[0] - 1
     else:
         q0 = _as_q0(source)
-        if n_steps is None or n_steps < 0:
-            raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-        k = int(n_steps)
+        k = check_int(n_steps, "n_steps", lo=0)
     return _subsample(np.broadcast_to(q0, (k + 1, q0.shape[0])).copy(), source)
 
 
@@ -296,8 +306,8 @@ def predict_weight_decay(
     momentum: float | None = None,
     dampening: float | None = None,
 ) -> np.ndarray:
-    r"""Gradient flow + weight decay: :math:`q(t) = e^{-c\lambda t} q(0)`, c = 1 (translation) or 2, t_k = h k
-    (h = lr (1 - d) with momentum, lr without). Returns (K + 1, g)."""
+    r"""Gradient flow + weight decay (Sec. 5): $q(t) = e^{-c\lambda t} q(0)$, $c = 1$ (translation) or 2,
+    $t_k = h k$ ($h = \eta(1 - d)$ with momentum, $\eta$ without). Returns (K + 1, g)."""
     _check_kind(kind)
     if isinstance(source, SymmetryTracker):
         s, hp = _from_tracker(source, kind, {"n_steps": n_steps, "lr": lr, "weight_decay": weight_decay,
@@ -306,9 +316,7 @@ def predict_weight_decay(
         lr, weight_decay, momentum, dampening = hp["lr"], hp["weight_decay"], hp["momentum"], hp["dampening"]
     else:
         q0 = _as_q0(source)
-        if n_steps is None or n_steps < 0:
-            raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-        k = int(n_steps)
+        k = check_int(n_steps, "n_steps", lo=0)
     momentum = momentum or 0.0
     dampening = dampening or 0.0
     _check_hyper(lr, weight_decay, momentum, dampening)
@@ -330,21 +338,21 @@ def predict_modified_flow(
 ) -> np.ndarray:
     r"""Modified gradient flow (finite lr, no momentum), Sec. 5 / spec item 3.
 
-    ``convention="modified"`` (default): :math:`\tilde\lambda = \lambda(1 + \eta\lambda/2)` with the bare loss
-    gradient; translation :math:`S_K = e^{-\tilde\lambda t_K}S_0`; scale/rescale
-    :math:`q_K = e^{-2\tilde\lambda t_K}q_0 + I_K`, :math:`I \leftarrow e^{-2\tilde\lambda\eta}I + \eta^2 x_k`,
-    x_k = ``grad_sq`` (||g_A,k||^2; rescale A1 minus A2). Second-order consistent in eta.
-    ``convention="official"``: plain lambda with x_k = ``update_sq`` = ||g_A,k + lambda theta_A,k||^2 and
-    left-endpoint weights, :math:`e^{-2\lambda t_K}(q_0 + \eta^2\sum_k e^{2\lambda t_k} x_k)` (computed with
-    decaying weights); first order in eta only.
+    ``convention="modified"`` (default): $\tilde\lambda = \lambda(1 + \eta\lambda/2)$ with the bare loss
+    gradient; translation $S_K = e^{-\tilde\lambda t_K}S_0$; scale/rescale
+    $q_K = e^{-2\tilde\lambda t_K}q_0 + I_K$, $I \leftarrow e^{-2\tilde\lambda\eta}I + \eta^2 x_k$,
+    $x_k$ = ``grad_sq`` ($\|g_{A,k}\|^2$; rescale $A_1$ minus $A_2$). Second-order consistent in $\eta$.
+    ``convention="official"``: plain $\lambda$ with $x_k$ = ``update_sq`` = $\|g_{A,k} + \lambda\theta_{A,k}\|^2$
+    and left-endpoint weights, $e^{-2\lambda t_K}(q_0 + \eta^2\sum_k e^{2\lambda t_k} x_k)$ (computed with
+    decaying weights); first order in $\eta$ only.
 
     Args:
         source: SymmetryTracker (then ``kind`` only) or q0 (g,).
-        grad_sq: (K, g) per-step ||g_A,k||^2 (modified convention; unused for translation).
-        update_sq: (K, g) per-step ||g_A,k + lambda theta_A,k||^2 (official convention).
+        grad_sq: (K, g) per-step $\|g_{A,k}\|^2$ (modified convention; unused for translation).
+        update_sq: (K, g) per-step $\|g_{A,k} + \lambda\theta_{A,k}\|^2$ (official convention).
 
     Returns:
-        (K + 1, g) predictions at steps 0..K (t_k = lr k).
+        (K + 1, g) predictions at steps 0..K ($t_k = \eta k$).
     """
     _check_kind(kind)
     if convention not in ("modified", "official"):
@@ -401,17 +409,17 @@ def predict_momentum(
 ) -> np.ndarray:
     r"""Driven damped oscillator of SGD with momentum (spec item 5), zero initial rate.
 
-    :math:`q(t_K) = \Phi(t_K) q_0 + h\sum_{k<K} G(t_K - t_k) f_k` with
-    :math:`f_k = 2\|v_{A,k+1}\|^2/(1-d)^2` (= :math:`2\|\theta_{A,k+1}-\theta_{A,k}\|^2/h^2`; rescale: A1 minus
-    A2); translation has no forcing (omega_T) and scale/rescale use omega_S. ``forcing=False`` gives the
-    homogeneous part :math:`\Phi(t)q_0` only.
+    $q(t_K) = \Phi(t_K) q_0 + h\sum_{k<K} G(t_K - t_k) f_k$ with
+    $f_k = 2\|v_{A,k+1}\|^2/(1-d)^2$ (= $2\|\theta_{A,k+1}-\theta_{A,k}\|^2/h^2$; rescale: A1 minus
+    A2); translation has no forcing ($\omega_T$) and scale/rescale use $\omega_S$. ``forcing=False`` gives the
+    homogeneous part $\Phi(t)q_0$ only.
 
     Args:
         source: SymmetryTracker (then ``kind`` only) or q0 (g,).
-        update_sq: (K, g) per-step ||v_A,k+1||^2 (not needed for translation, except to give K).
+        update_sq: (K, g) per-step $\|v_{A,k+1}\|^2$ (not needed for translation, except to give K).
 
     Returns:
-        (K + 1, g) predictions at t_k = h k, h = lr (1 - dampening).
+        (K + 1, g) predictions at $t_k = h k$, $h = \eta(1 - d)$.
     """
     _check_kind(kind)
     if isinstance(source, SymmetryTracker):
@@ -464,13 +472,13 @@ def predict_exact_discrete(
 ) -> np.ndarray:
     r"""Exact one-step recursions (spec item 4); hold to round-off for any minibatch.
 
-    Without momentum: :math:`S_{k+1} = (1-\eta\lambda)S_k`; :math:`N_{k+1} = (1-\eta\lambda)^2 N_k +
-    \eta^2\|g_{A,k}\|^2` (D likewise with the A1 - A2 difference of ``grad_sq``).
-    With momentum (PyTorch semantics): translation :math:`u_{k+1} = \beta u_k + (1-d)\lambda S_k`,
-    :math:`S_{k+1} = S_k - \eta u_{k+1}`; scale/rescale :math:`P_k = \beta(P_{k-1} - \eta Q_k) + (1-d)\lambda N_k`,
-    :math:`N_{k+1} = N_k - 2\eta P_k + \eta^2 Q_{k+1}` with :math:`Q_{k+1}` = ``update_sq``
-    (:math:`\|v_{A,k+1}\|^2`). First step: PyTorch gives :math:`u_1 = \lambda S_0`, :math:`P_0 = \lambda N_0`; with
-    ``first_step_dampening`` (official optimizer) the factor (1 - d) applies.
+    Without momentum: $S_{k+1} = (1-\eta\lambda)S_k$; $N_{k+1} = (1-\eta\lambda)^2 N_k + \eta^2\|g_{A,k}\|^2$
+    ($D$ likewise with the $A_1 - A_2$ difference of ``grad_sq``).
+    With momentum (PyTorch semantics): translation $u_{k+1} = \beta u_k + (1-d)\lambda S_k$,
+    $S_{k+1} = S_k - \eta u_{k+1}$; scale/rescale $P_k = \beta(P_{k-1} - \eta Q_k) + (1-d)\lambda N_k$,
+    $N_{k+1} = N_k - 2\eta P_k + \eta^2 Q_{k+1}$ with $Q_{k+1}$ = ``update_sq``
+    ($\|v_{A,k+1}\|^2$). First step: PyTorch gives $u_1 = \lambda S_0$, $P_0 = \lambda N_0$; with
+    ``first_step_dampening`` (official optimizer) the factor $(1 - d)$ applies.
 
     Returns:
         (K + 1, g).
@@ -491,8 +499,8 @@ def predict_exact_discrete(
     dampening = dampening or 0.0
     _check_hyper(lr, weight_decay, momentum, dampening)
     g = q0.shape[0]
-    if n_steps is not None and n_steps < 0:
-        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+    if n_steps is not None:
+        n_steps = check_int(n_steps, "n_steps", lo=0)
     if kind == "translation" and n_steps is None:
         x = grad_sq if grad_sq is not None else update_sq
         if x is None:
@@ -534,14 +542,52 @@ def predict_exact_discrete(
 
 
 def run_max_relative_error(pred: Any, emp: Any, scale: Any = None) -> np.ndarray:
-    """Per group: max_k |pred_k - emp_k| / max_k |scale_k| (scale defaults to emp). Arrays (T, g) -> (g,)."""
-    pred = np.asarray(pred, dtype=np.float64)
-    emp = np.asarray(emp, dtype=np.float64)
+    r"""Per group $\max_k |\hat q_k - q_k| / \max_k |s_k|$ (``scale`` $s$ defaults to ``emp``). (T, g) -> (g,)."""
+    pred = as_float_array(pred, "pred")
+    emp = as_float_array(emp, "emp")
     if pred.shape != emp.shape or pred.ndim != 2:
         raise ValueError(f"pred and emp must be (T, g) arrays of one shape, got {pred.shape} and {emp.shape}")
-    ref = np.abs(emp if scale is None else np.asarray(scale, dtype=np.float64)).max(axis=0)
+    ref = np.abs(emp if scale is None else as_float_array(scale, "scale")).max(axis=0)
     err = np.abs(pred - emp).max(axis=0)  # max propagates NaN
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(ref > 0, err / np.where(ref > 0, ref, 1.0), np.where(err > 0, np.inf, 0.0))
     # a NaN anywhere in a group's series, prediction or scale is no measurement: NaN, never a perfect 0
     return np.where(np.isnan(ref) | np.isnan(err), np.nan, out)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# error statistics of a run (the reproduction's metrics)
+# ------------------------------------------------------------------------------------------------------------
+
+DRIFT_MIN = 1e-8  # drift_explained uses groups whose drift |q_K - q_0| / max_k s_k is at least this
+
+
+def median_relative_error(pred: np.ndarray, emp: np.ndarray, scale: np.ndarray) -> float:
+    """The median over groups of :func:`run_max_relative_error`."""
+    return float(np.median(run_max_relative_error(pred, emp, scale)))
+
+
+def gradient_flow_error(emp: np.ndarray, scale: np.ndarray) -> float:
+    r"""Gradient-flow error of a (T, g) record: median over groups of $\max_k |q_k - q_0| / \max_k s_k$."""
+    return median_relative_error(predict_gradient_flow(emp[0], n_steps=emp.shape[0] - 1), emp, scale)
+
+
+def drift_explained(pred: np.ndarray, emp: np.ndarray, scale: np.ndarray) -> tuple[float, float]:
+    r"""Is the measured drift $\Delta q = q_K - q_0$ the prediction's?
+
+    Over the groups whose measured drift $|\Delta q| / \max_k s_k$ is >= ``DRIFT_MIN`` (below it the drift is too
+    close to round-off to be explained or not), the median of $|\Delta q - \Delta\hat q| / |\Delta q|$; and the
+    fraction of groups that qualify. NaN (no group qualifies) makes a claim reading it inconclusive.
+    """
+    d_emp = emp[-1] - emp[0]
+    d_mod = pred[-1] - pred[0]
+    ref = np.abs(scale).max(axis=0)
+    sel = (ref > 0) & (np.abs(d_emp) >= DRIFT_MIN * ref)
+    if not sel.any():
+        return math.nan, 0.0
+    return float(np.median(np.abs(d_emp[sel] - d_mod[sel]) / np.abs(d_emp[sel]))), float(sel.mean())
+
+
+def median_drift_curve(emp: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    r"""(T,) median over groups of $|q_k - q_0| / \max_k s_k$: the drift as it grows over time."""
+    return np.median(np.abs(emp - emp[0]) / np.abs(scale).max(axis=0), axis=1)

@@ -1,26 +1,28 @@
 r"""Architectural symmetries of a network and the geometry they impose (Kunin et al., ICLR 2021, Sec. 3-4).
 
-A parameter group :math:`A` has a symmetry when the loss is invariant under a one-parameter transformation of
-:math:`\theta_A` for *every* input batch. Differentiating the invariance gives a gradient constraint, and
+A parameter group $A$ has a symmetry when the loss is invariant under a one-parameter transformation of
+$\theta_A$ for *every* input batch. Differentiating the invariance gives a gradient constraint, and
 differentiating once more a Hessian constraint (paper, Sec. 4, Table of symmetries):
 
-* translation: gradient :math:`\langle g, 1_A\rangle = 0`; Hessian :math:`H 1_A = 0`;
-  conserved :math:`S_A = \langle\theta, 1_A\rangle`.
-* scale: gradient :math:`\langle g, \theta_A\rangle = 0`; Hessian :math:`H\theta_A = -g_A`;
-  conserved :math:`N_A = \|\theta_A\|^2`.
-* rescale: gradient :math:`\langle g_{A_1},\theta_{A_1}\rangle = \langle g_{A_2},\theta_{A_2}\rangle`; Hessian
-  :math:`H(\theta_{A_1}-\theta_{A_2}) = g_{A_2}-g_{A_1}`; conserved
-  :math:`D_A = \|\theta_{A_1}\|^2-\|\theta_{A_2}\|^2`.
+* translation: gradient $\langle g, 1_A\rangle = 0$; Hessian $H 1_A = 0$;
+  conserved $S_A = \langle\theta, 1_A\rangle$.
+* scale: gradient $\langle g, \theta_A\rangle = 0$; Hessian $H\theta_A = -g_A$;
+  conserved $N_A = \|\theta_A\|^2$.
+* rescale: gradient $\langle g_{A_1},\theta_{A_1}\rangle = \langle g_{A_2},\theta_{A_2}\rangle$; Hessian
+  $H(\theta_{A_1}-\theta_{A_2}) = g_{A_2}-g_{A_1}$; conserved
+  $D_A = \|\theta_{A_1}\|^2-\|\theta_{A_2}\|^2$.
 
 Where the groups come from:
 
 * translation: softmax cross-entropy is blind to a common shift of the logits, so each column ``W[:, j]`` of
   the last linear layer and its bias vector form a group (columns, not rows).
 * scale: a linear/conv layer whose outputs feed BatchNorm in train mode is blind to rescaling an output
-  channel's incoming weights and bias (exact only for BatchNorm eps = 0; eps breaks it at order eps / sigma^2).
+  channel's incoming weights and bias (exact only for BatchNorm $\epsilon = 0$; $\epsilon$ breaks it at order
+  $\epsilon / \sigma^2$).
 * rescale: a positively homogeneous activation (ReLU, LeakyReLU, max/avg pooling) between two layers lets
-  hidden unit i scale its incoming weights (and bias, or BatchNorm's gamma_i, beta_i) by alpha and its outgoing
-  weights by 1/alpha. Sign convention: D = incoming minus outgoing (the official code reports the opposite).
+  hidden unit $i$ scale its incoming weights (and bias, or BatchNorm's $\gamma_i, \beta_i$) by $\alpha$ and its
+  outgoing weights by $1/\alpha$. Sign convention: $D$ = incoming minus outgoing (the official code reports the
+  opposite).
 
 Shapes (einops letters): f stacked fields, p leading dims before the kept axis, l the kept axis (channel),
 q trailing dims, g groups, w slice width.
@@ -33,13 +35,15 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
+from ._inputs import as_generator, check_input_matches, check_int
+
 Kind = Literal["translation", "scale", "rescale"]
-KINDS: tuple[str, ...] = ("translation", "scale", "rescale")
+KINDS: tuple[str, ...] = get_args(Kind)
 
 __all__ = [
     "KINDS",
@@ -68,16 +72,16 @@ class ParamSlice:
 
 @dataclass(frozen=True)
 class SymmetryGroup:
-    """One symmetry group A (one neuron / channel).
+    r"""One symmetry group A (one neuron / channel).
 
     Attributes:
         kind: "translation", "scale" or "rescale".
         name: the layer the group belongs to (groups with the same kind and name are vectorized together).
         index: neuron / channel id within that layer (for the translation bias group: the column count).
         members: parameter slices of A (translation and scale).
-        incoming: A_1 of a rescale group (incoming weights + bias of the unit, or BatchNorm gamma_i, beta_i).
+        incoming: $A_1$ of a rescale group (incoming weights + bias of the unit, or BatchNorm $\gamma_i, \beta_i$).
         outgoing: A_2 of a rescale group (the unit's column(s) in the next layer).
-        eps_bound: for scale groups in front of BatchNorm, eps / sigma_c^2 measured on the example input
+        eps_bound: for scale groups in front of BatchNorm, $\epsilon / \sigma_c^2$ measured on the example input
             (the relative size of the symmetry violation); None when not measured.
     """
 
@@ -171,7 +175,7 @@ def _trace_shapes(model: nn.Module, leaves: list[tuple[str, nn.Module]], x: Tens
 
 
 def find_symmetries(model: nn.Module, example_input: Tensor | None = None) -> list[SymmetryGroup]:
-    """Detect translation, scale and rescale groups of an ``nn.Sequential`` chain ending in a Linear layer.
+    r"""Detect translation, scale and rescale groups of an ``nn.Sequential`` chain ending in a Linear layer.
 
     Supported modules: Linear, Conv1d/Conv2d (groups=1), BatchNorm1d/2d, ReLU, LeakyReLU, max/avg pooling,
     Dropout, Identity, Flatten, Unflatten. The final Linear is assumed to feed softmax cross-entropy
@@ -180,7 +184,8 @@ def find_symmetries(model: nn.Module, example_input: Tensor | None = None) -> li
     Args:
         model: the network (nested ``nn.Sequential`` containers are flattened).
         example_input: optional input batch; needed when a Flatten turns a spatial conv feature map into
-            features (then channel c owns a block of columns), and used to measure eps / sigma^2 per scale group.
+            features (then channel c owns a block of columns), and used to measure $\epsilon / \sigma^2$ per scale
+            group; it must have the model's dtype and device.
 
     Returns:
         list of SymmetryGroup, ordered layer by layer.
@@ -196,6 +201,8 @@ def find_symmetries(model: nn.Module, example_input: Tensor | None = None) -> li
             return None
         return pnames[id(p)]
 
+    if example_input is not None:
+        check_input_matches(model, example_input, "example_input")
     shapes = _trace_shapes(model, leaves, example_input) if example_input is not None else None
 
     for name, m in leaves:
@@ -453,12 +460,12 @@ def _params(model: nn.Module) -> dict[str, Tensor]:
 
 
 def quantities(model: nn.Module, groups: Sequence[SymmetryGroup]) -> dict[str, Tensor]:
-    """Per-group quantities, vectorized per layer.
+    r"""Per-group quantities, vectorized per layer (Sec. 4).
 
     Returns:
         dict kind -> (g,) float64 tensor in the order the groups of that kind appear in ``groups``:
-        S_A = <theta, 1_A> (translation), N_A = ||theta_A||^2 (scale),
-        D_A = ||theta_A1||^2 - ||theta_A2||^2 (rescale, incoming minus outgoing).
+        $S_A = \langle\theta, 1_A\rangle$ (translation), $N_A = \|\theta_A\|^2$ (scale),
+        $D_A = \|\theta_{A_1}\|^2 - \|\theta_{A_2}\|^2$ (rescale, incoming minus outgoing).
     """
     params = _params(model)
     shapes = {n: p.shape for n, p in params.items()}
@@ -542,9 +549,10 @@ def _loss_and_grad(model: nn.Module, loss_fn: Callable, batch: tuple[Tensor, Ten
     return names, ps, dict(zip(names, grads))
 
 
-def _check_batch(batch) -> tuple[Tensor, Tensor]:
+def _check_batch(batch, model: nn.Module) -> tuple[Tensor, Tensor]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise ValueError(f"batch must be a (inputs, targets) pair, got {type(batch).__name__}")
+    check_input_matches(model, batch[0], "batch inputs")
     return batch[0], batch[1]
 
 
@@ -552,16 +560,18 @@ def check_gradient_geometry(
     model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], batch: tuple[Tensor, Tensor],
     groups: Sequence[SymmetryGroup],
 ) -> dict[str, float]:
-    """Largest violation of the gradient constraints over the groups, on one batch.
+    r"""Largest violation of the gradient constraints over the groups, on one batch (Sec. 4).
 
-    Violations per group: |<g, 1_A>| (translation), |<g, theta_A>| (scale),
-    |<g_A1, theta_A1> - <g_A2, theta_A2>| (rescale); "normalized" divides by ||g|| ||theta|| (whole model).
+    Violations per group: $|\langle g, 1_A\rangle|$ (translation), $|\langle g, \theta_A\rangle|$ (scale),
+    $|\langle g_{A_1}, \theta_{A_1}\rangle - \langle g_{A_2}, \theta_{A_2}\rangle|$ (rescale); "normalized" divides
+    by $\|g\|\,\|\theta\|$ (whole model). ``batch`` = (inputs, targets); the inputs must have the model's dtype
+    and device.
 
     Returns:
         dict with ``<kind>`` (absolute max), ``<kind>_normalized`` and ``max_normalized`` (over kinds), plus
         ``grad_norm`` and ``param_norm``.
     """
-    x, y = _check_batch(batch)
+    x, y = _check_batch(batch, model)
     names, ps, grads = _loss_and_grad(model, loss_fn, (x, y), create_graph=False)
     params = {n: p.detach() for n, p in zip(names, ps)}
     gnorm = float(_norm(grads))
@@ -600,27 +610,27 @@ def check_hessian_geometry(
     groups: Sequence[SymmetryGroup],
     *,
     n_individual: int = 3,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | int | None = None,
 ) -> dict[str, float]:
-    """Largest relative violation of the Hessian constraints, via double backprop.
+    r"""Largest relative violation of the Hessian constraints, via double backprop (Sec. 4).
 
-    H 1_A = 0 (translation), H theta_A = -g_A (scale), H(theta_A1 - theta_A2) = g_A2 - g_A1 (rescale).
-    Relative violation = ||Hv - rhs|| / (||H v~|| + ||rhs||), with v~ a random vector on the same parameter
-    entries as v and of the same norm (a typical Hessian-vector magnitude: the translation rhs is exactly 0).
-    Per kind it checks one random linear combination of *all* groups (the identities are linear in v; random
-    N(0, 1) coefficients) plus ``n_individual`` randomly chosen single groups: one Hessian-vector product
-    each instead of one per group.
+    $H 1_A = 0$ (translation), $H\theta_A = -g_A$ (scale), $H(\theta_{A_1} - \theta_{A_2}) = g_{A_2} - g_{A_1}$
+    (rescale). Relative violation $= \|Hv - r\| / (\|H\tilde v\| + \|r\|)$ with $r$ the right-hand side and
+    $\tilde v$ a random vector on the same parameter entries as $v$ and of the same norm (a typical Hessian-vector
+    magnitude: the translation right-hand side is exactly 0). Per kind it checks one random linear combination of
+    *all* groups (the identities are linear in $v$; random $N(0, 1)$ coefficients) plus ``n_individual`` randomly
+    chosen single groups: one Hessian-vector product each instead of one per group. ``generator``: an int seed or
+    a ``torch.Generator`` (None: seed 0).
 
     Returns:
         dict ``<kind>`` -> max relative violation, and ``max`` over kinds.
     """
-    x, y = _check_batch(batch)
-    if n_individual < 0:
-        raise ValueError(f"n_individual must be >= 0, got {n_individual}")
+    x, y = _check_batch(batch, model)
+    check_int(n_individual, "n_individual", lo=0)
+    gen = as_generator(0 if generator is None else generator)
     names, ps, grads = _loss_and_grad(model, loss_fn, (x, y), create_graph=True)
     params = {n: p.detach() for n, p in zip(names, ps)}
     gdet = {n: g.detach() for n, g in grads.items()}
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def hvp(v: dict[str, Tensor]) -> dict[str, Tensor]:
         dot = sum((grads[n] * v[n]).sum() for n in v)
