@@ -25,9 +25,10 @@ $(STAMP): pyproject.toml
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 
-# two pytest-xdist workers (one per core), one torch thread each; the 15 slowest tests are listed
+# two pytest-xdist workers (one per core), one torch thread each; a paper's contract checks share one worker
+# (--dist loadgroup: its smoke runs once); the 15 slowest tests are listed
 test: setup lint
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --durations=15
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=15
 
 reproduce: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/livepapers reproduce $(if $(PAPER),$(PAPER),--all) --profile $(PROFILE)
