@@ -49,3 +49,20 @@ def test_bad_overrides_name_the_key_and_type(item, words):
 def test_to_dict_is_json_ready():
     assert to_dict(Cfg()) == {"lr": 0.1, "steps": 10, "flag": False, "etas": [0.1, 0.01], "limit": None,
                               "model": {"dim": 8, "act": "relu"}}
+
+
+def test_a_configs_own_validation_error_becomes_a_config_error():
+    from dataclasses import dataclass
+
+    from livepapers.core.config import ConfigError, apply_overrides
+
+    @dataclass(frozen=True)
+    class Checked:
+        rho: float = 0.5
+
+        def __post_init__(self) -> None:
+            if not 0 < self.rho < 1:
+                raise ValueError(f"rho must be in (0, 1), got {self.rho}")
+
+    with pytest.raises(ConfigError, match=r"--set rho=2: rho must be in \(0, 1\), got 2.0"):
+        apply_overrides(Checked(), ["rho=2"])

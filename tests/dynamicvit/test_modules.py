@@ -370,9 +370,9 @@ def test_eval_determinism_and_training_noise(make_tiny):
 
 def test_bad_image_shape(make_tiny):
     model = make_tiny().eval()
-    with pytest.raises(ValueError, match=r"expected images \(b, 3, 32, 32\), got shape \(1, 3, 64, 64\)"):
+    with pytest.raises(ValueError, match=r"expected 32×32 images \(img_size\), got 64×64"):
         model(torch.zeros(1, 3, 64, 64))
-    with pytest.raises(ValueError, match=r"got shape \(1, 1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"expected 3 channels \(in_chans\), got 1 \(shape \(1, 1, 32, 32\)\)"):
         model(torch.zeros(1, 1, 32, 32))
 
 

@@ -109,8 +109,18 @@ def _set(obj: Any, path: list[str], raw: str, key: str) -> Any:
         raise ConfigError(f"--set {key}: unknown key {head!r}; known: {', '.join(names)}")
     if len(path) == 1:
         value = cast_value(raw, _hints(type(obj))[head], key)
-        return dataclasses.replace(obj, **{head: value})
-    return dataclasses.replace(obj, **{head: _set(getattr(obj, head), path[1:], raw, key)})
+        return _replace(obj, head, value, key, raw)
+    return _replace(obj, head, _set(getattr(obj, head), path[1:], raw, key), key, raw)
+
+
+def _replace(obj: Any, name: str, value: Any, key: str, raw: str) -> Any:
+    """``dataclasses.replace`` that turns a Config's own validation error into a one-line ConfigError."""
+    try:
+        return dataclasses.replace(obj, **{name: value})
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--set {key}={raw}: {e}") from None
 
 
 def to_dict(config: Any) -> Any:

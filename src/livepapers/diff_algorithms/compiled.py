@@ -9,7 +9,8 @@ Backends:
   switch is amortised), generated here, compiled with the system compiler on :meth:`CompiledLogicNet.compile` into
   a per-user cache folder (never into the source tree, never at import) and loaded with ``ctypes``. The gate
   tables are passed as arrays, so compile time does not grow with the network (the official code emits one C line
-  per gate: minutes at -O1 for 48K gates).
+  per gate: minutes at -O1 for 48K gates). A cached library is used only when its bytes match the SHA-256 recorded
+  when it was built and it loads; a truncated or overwritten entry is rebuilt (numpy, with a warning, if that fails).
 - ``'numpy'``: the same bit-parallel algorithm with numpy ``uint64`` arrays (fallback when no compiler works).
 
 This is the only module of the package that writes files or runs a subprocess.
@@ -22,6 +23,7 @@ import hashlib
 import itertools
 import math
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._inputs import check_positive
 
 __all__ = ["CompiledLogicNet", "PackBitsTensor", "compiled_inference_checks", "pack_bits", "throughput"]
 
@@ -217,6 +221,79 @@ def _cache_dir() -> Path:
     return Path(root) / "difflogic_kernels"
 
 
+_RECORD = ".sha256"  # next to each cached library: "<sha256 of its bytes> <size>", written when it was built
+_LOADED: dict[str, ctypes.CDLL] = {}  # sha256 -> the library loaded from those bytes in this process
+
+
+def _record_of(lib_path: Path) -> Path:
+    return lib_path.with_name(lib_path.name + _RECORD)
+
+
+def _verified_bytes(lib_path: Path) -> bytes | None:
+    """The cached library's bytes if they still have the size and content hash recorded when it was built."""
+    try:
+        recorded = _record_of(lib_path).read_text().split()
+        data = lib_path.read_bytes()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return data if recorded == [hashlib.sha256(data).hexdigest(), str(len(data))] else None
+
+
+def _open_private(data: bytes, folder: Path) -> ctypes.CDLL:
+    """dlopen a private copy of the library ``data``, removed at once (the mapping outlives the file): nothing written
+    to the cache later, in place or not, can change a library this process has mapped (a library truncated under
+    its mapping dies of SIGBUS, at the latest when the process exits)."""
+    try:
+        tmp = tempfile.mkdtemp(dir=folder)
+    except OSError:  # a read-only cache folder: the system's temporary folder
+        tmp = tempfile.mkdtemp()
+    try:
+        path = Path(tmp) / "kernel.so"
+        path.write_bytes(data)
+        lib = ctypes.CDLL(str(path))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    lib.lp_logic_forward  # noqa: B018  (AttributeError when the symbol is missing)
+    return lib
+
+
+def _load_cached(lib_path: Path) -> ctypes.CDLL | None:
+    """The verified cache entry, loaded (once per content per process); None if it is missing, corrupt or does not
+    load here (another machine's build in a shared cache)."""
+    data = _verified_bytes(lib_path)
+    if data is None:
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    if sha not in _LOADED:
+        try:
+            _LOADED[sha] = _open_private(data, lib_path.parent)
+        except (OSError, AttributeError):
+            return None
+    return _LOADED[sha]
+
+
+def _build(compiler: str, flags: list[str], src: str, lib_path: Path) -> ctypes.CDLL:
+    """Compile into a private folder, load the result, then publish it and its content record into the cache
+    atomically (concurrent workers may build the same kernel)."""
+    lib_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=lib_path.parent) as tmp:
+        c_file, out = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
+        c_file.write_text(src)
+        res = subprocess.run([compiler, *flags, "-o", str(out), str(c_file)], capture_output=True, text=True,
+                             timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
+        data = out.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        lib = _open_private(data, Path(tmp))
+        record = Path(tmp) / "record"
+        record.write_text(f"{sha} {len(data)}\n")
+        os.replace(out, lib_path)
+        os.replace(record, _record_of(lib_path))
+    _LOADED[sha] = lib
+    return lib
+
+
 class CompiledLogicNet:
     """Bit-parallel inference of a trained logic gate network (its argmax gates).
 
@@ -301,7 +378,11 @@ class CompiledLogicNet:
         return _C_KERNEL % {"bw": BLOCK_WORDS}
 
     def compile(self, opt_level: int = 1, *, verbose: bool = False) -> CompiledLogicNet:
-        """Compile (or reuse from the cache) the C kernel; falls back to numpy with a warning if that fails."""
+        """Compile (or reuse from the cache) the C kernel; falls back to numpy with a warning if that fails.
+
+        A cache entry is reused only if it matches the content hash recorded when it was built and loads; otherwise
+        it is rebuilt in place (one compiler call).
+        """
         if self.backend != "c":
             return self
         if opt_level not in (0, 1, 2, 3):
@@ -313,27 +394,25 @@ class CompiledLogicNet:
             return self
         src = self.get_c_code()
         flags = [f"-O{opt_level}", "-shared", "-fPIC", "-std=c99"]
-        key = hashlib.sha256((src + " ".join(flags) + compiler).encode()).hexdigest()[:16]
-        cache = _cache_dir()
-        lib_path = cache / f"logic_kernel_{key}.so"
-        if not lib_path.exists():
+        key = hashlib.sha256((src + " ".join(flags) + compiler + platform.machine()).encode()).hexdigest()[:16]
+        lib_path = _cache_dir() / f"logic_kernel_{key}.so"
+        # a cache entry is used only if its bytes match the hash recorded at build time and it loads; otherwise
+        # (truncated, overwritten, another machine's build in a shared cache) it is rebuilt
+        existed = lib_path.exists()
+        lib = _load_cached(lib_path)
+        if lib is None:
             try:
-                cache.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=cache) as tmp:
-                    c_file = Path(tmp) / "kernel.c"
-                    c_file.write_text(src)
-                    out = Path(tmp) / "kernel.so"
-                    res = subprocess.run([compiler, *flags, "-o", str(out), str(c_file)], capture_output=True,
-                                         text=True, timeout=120)
-                    if res.returncode != 0:
-                        raise RuntimeError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
-                    os.replace(out, lib_path)  # atomic: concurrent workers may compile the same kernel
-            except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
-                warnings.warn(f"compiling the logic kernel with {self.cpu_compiler!r} failed ({e}); "
-                              "using the numpy backend", stacklevel=2)
+                lib = _build(compiler, flags, src, lib_path)
+            except (OSError, AttributeError, RuntimeError, subprocess.TimeoutExpired) as e:
+                what = (f"the cached logic kernel {lib_path.name} is unusable and rebuilding it with "
+                        f"{self.cpu_compiler!r} failed" if existed else
+                        f"compiling the logic kernel with {self.cpu_compiler!r} failed")
+                warnings.warn(f"{what} ({' '.join(str(e).split())}); using the numpy backend", stacklevel=2)
                 self.backend = "numpy"
                 return self
-        self._lib = ctypes.CDLL(str(lib_path))
+            if verbose and existed:
+                print(f"logic kernel: rebuilt the unusable cache entry {lib_path}")
+        self._lib = lib
         fn = self._lib.lp_logic_forward
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32,
@@ -409,6 +488,7 @@ def compiled_inference_checks(model: torch.nn.Module, x: Tensor, *, tau: float, 
     0/1 inputs ``x (B, in_dim)``: exactness of both backends against the eval-mode scores (``compiled_mismatch``:
     rows that differ), compile time and gate counts (before and after :meth:`CompiledLogicNet.prune`), and
     throughput (:func:`throughput` on ``x`` tiled to ``bench_batch`` rows; PyTorch eval mode on 4,096 of them)."""
+    check_positive(tau, "tau")
     out: dict[str, float] = {}
     model.eval()
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """Offline data for the reproduction: 4-digit ``load_digits`` sets, binarised digits, MONK problems, star polygons.
 
-Every generator takes a ``torch.Generator``; nothing is downloaded (``sklearn.datasets.load_digits`` ships with
-scikit-learn).
+Every generator takes a ``torch.Generator`` or an int seed; nothing is downloaded (``sklearn.datasets.load_digits``
+ships with scikit-learn).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._inputs import as_generator, check_bounds, check_positive
 
 __all__ = [
     "DigitPools",
@@ -56,8 +58,10 @@ def _stratified_split(labels: np.ndarray, n_first: int, generator: torch.Generat
     return np.sort(np.concatenate(first)), np.sort(np.concatenate(rest))
 
 
-def digit_pools(generator: torch.Generator) -> DigitPools:
-    """``load_digits`` (1,797 8×8 images, values 0..16 → /16) split 1,200 / 597, stratified."""
+def digit_pools(generator: torch.Generator | int) -> DigitPools:
+    """``load_digits`` (1,797 8×8 images, values 0..16 → /16) split 1,200 / 597, stratified (``generator``: an int
+    seed or a ``torch.Generator``)."""
+    generator = as_generator(generator)
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -69,13 +73,17 @@ def digit_pools(generator: torch.Generator) -> DigitPools:
 
 
 def four_digit_sets(images: Tensor, labels: Tensor, *, n_sets: int, set_size: int,
-                    generator: torch.Generator) -> tuple[Tensor, Tensor]:
+                    generator: torch.Generator | int) -> tuple[Tensor, Tensor]:
     r"""Sets of 4-digit items: ``(n_sets, set_size, 8, 32)`` images and ``(n_sets, set_size)`` values.
 
     An item is 4 digits drawn independently from the pool, side by side; its value is $\sum_i 10^{3-i} \, l_i$
     ($l_i$ the label of digit $i$).
-    Sets with tied values are redrawn (ties make the exact-match metric ill-defined).
+    Sets with tied values are redrawn (ties make the exact-match metric ill-defined). ``generator``: an int seed or a
+    ``torch.Generator``.
     """
+    generator = as_generator(generator)
+    if n_sets < 1 or set_size < 1:
+        raise ValueError(f"n_sets and set_size must be >= 1, got n_sets={n_sets}, set_size={set_size}")
     out_x = torch.empty(n_sets, set_size, 8, 32)
     out_v = torch.empty(n_sets, set_size)
     place = torch.tensor([1000.0, 100.0, 10.0, 1.0])
@@ -94,11 +102,13 @@ def four_digit_sets(images: Tensor, labels: Tensor, *, n_sets: int, set_size: in
     return out_x, out_v
 
 
-def binary_digits(generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``load_digits`` binarised with 3 thresholds (``x/16 > 0.25, 0.5, 0.75`` → 192 bits), 80/20 stratified split.
+def binary_digits(generator: torch.Generator | int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``load_digits`` binarised with 3 thresholds (``x/16 > 0.25, 0.5, 0.75`` → 192 bits), 80/20 stratified split
+    (``generator``: an int seed or a ``torch.Generator``).
 
     Returns ``(x_train (N, 192), y_train, x_test, y_test)``; ``x`` float32 in {0, 1}.
     """
+    generator = as_generator(generator)
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -126,15 +136,18 @@ def monk_rule(problem: int, a: np.ndarray) -> np.ndarray:
     raise ValueError(f"MONK problem must be 1, 2 or 3, got {problem}")
 
 
-def monk(problem: int, generator: torch.Generator, *,
+def monk(problem: int, generator: torch.Generator | int, *,
          noise: float | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """MONK-``problem`` from its rule: test = all 432 combinations, train = a random subset (124/169/122).
 
-    Inputs are one-hot (17 bits); MONK-3's train labels get 5 % label noise (``noise`` overrides).
-    Returns ``(x_train, y_train, x_test, y_test)``.
+    Inputs are one-hot (17 bits); MONK-3's train labels get 5 % label noise (``noise`` overrides, a probability).
+    ``generator``: an int seed or a ``torch.Generator``. Returns ``(x_train, y_train, x_test, y_test)``.
     """
     if problem not in MONK_TRAIN_SIZES:
         raise ValueError(f"MONK problem must be 1, 2 or 3, got {problem}")
+    if noise is not None and not 0 <= noise <= 1:
+        raise ValueError(f"noise must be in [0, 1] (a label-flip probability), got {noise}")
+    generator = as_generator(generator)
     a = np.array(list(itertools.product(*[range(1, d + 1) for d in MONK_DOMAINS])))  # (432, 6)
     y = monk_rule(problem, a).astype(np.int64)
     x = np.concatenate([np.eye(d, dtype=np.float32)[a[:, i] - 1] for i, d in enumerate(MONK_DOMAINS)], axis=1)
@@ -147,12 +160,18 @@ def monk(problem: int, generator: torch.Generator, *,
     return torch.from_numpy(x[idx]), torch.from_numpy(y_tr), torch.from_numpy(x), torch.from_numpy(y)
 
 
-def star_polygons(n: int, generator: torch.Generator, *, radius: float = 0.3, min_vertices: int = 8,
+def star_polygons(n: int, generator: torch.Generator | int, *, radius: float = 0.3, min_vertices: int = 8,
                   max_vertices: int = 12) -> list[Tensor]:
     r"""``n`` star-shaped polygons around the origin, 8–12 vertices each: list of ``(V, 2)`` in NDC units.
 
     Vertex $v$ sits at angle $2\pi v / V$ + jitter and distance ``radius`` $\cdot \, U(0.55, 1.15)$.
+    ``generator``: an int seed or a ``torch.Generator``.
     """
+    generator = as_generator(generator)
+    check_positive(radius, "radius")
+    if min_vertices < 3:
+        raise ValueError(f"min_vertices must be >= 3 (a polygon), got {min_vertices}")
+    check_bounds(min_vertices, max_vertices, "min_vertices", "max_vertices")
     polys = []
     for _ in range(n):
         V = int(torch.randint(min_vertices, max_vertices + 1, (1,), generator=generator))
@@ -169,11 +188,12 @@ def fan_triangles(poly: Tensor) -> Tensor:
 
 
 def pose_scene(n_shapes: int, offsets: tuple[float, ...], *, max_rotation_deg: float,
-               generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, dict[float, Tensor]]:
+               generator: torch.Generator | int) -> tuple[Tensor, Tensor, Tensor, dict[float, Tensor]]:
     r"""The R5 scene: :func:`star_polygons` as fans of triangles ``tris (s, f, 3, 2)`` with a face ``mask (s, f)``,
     a true pose per shape ``(s, 3)`` (angle $\in [0, 2\pi)$, translation in $[-0.1, 0.1]^2$) and, per offset $D$,
-    start poses at distance $D$ in a random direction, rotated by at most ``max_rotation_deg``."""
-    g = generator
+    start poses at distance $D$ in a random direction, rotated by at most ``max_rotation_deg``. ``generator``: an int
+    seed or a ``torch.Generator``."""
+    g = as_generator(generator)
     polys = star_polygons(n_shapes, g)
     fmax = max(len(p) for p in polys)
     tris = torch.zeros(n_shapes, fmax, 3, 2)

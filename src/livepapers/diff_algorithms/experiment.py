@@ -10,21 +10,23 @@ Parts (each timed in CPU seconds, ``time_<part>_s``):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from livepapers.core.config import Profile
+from livepapers.core.config import ConfigError, Profile
 from livepapers.core.runs import RunContext
 from livepapers.core.train import train_loop
 
 from . import data
+from ._inputs import as_generator, as_seed, check_positive
 from .compiled import compiled_inference_checks
 from .figures import render_figure, sorting_figure
 from .logic import logic_accuracy, make_logic_net
-from .rendering import GenDR, iou_loss, posed, softras_equivalence_error
+from .rendering import DISTRIBUTIONS, T_CONORMS, GenDR, iou_loss, posed, softras_equivalence_error
 from .sorting import (
     DiffSortNet,
     DigitScorer,
@@ -35,6 +37,19 @@ from .sorting import (
 )
 
 # -- config -------------------------------------------------------------------------------------------
+
+
+def _positive(cfg: object, prefix: str, names: tuple[str, ...]) -> None:
+    """Refuse a non-finite or non-positive value of the fields ``names`` (numbers or tuples of numbers) when the
+    config is built, so that ``--set`` is refused before a run folder exists."""
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, tuple):
+            if not v or not all(math.isfinite(x) and x > 0 for x in v):
+                raise ConfigError(f"{prefix}.{name} must be finite numbers > 0, got {v}")
+        elif not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{prefix}.{name} must be a finite number > 0, got {v}")
+
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,9 @@ class SortConfig:
     lr: float = 1e-3
     test_sets: int = 1000
 
+    def __post_init__(self) -> None:
+        _positive(self, "sort", ("n5_steepness", "cauchy_steepness", "logistic_steepness", "lr"))
+
 
 @dataclass(frozen=True)
 class MonotoneConfig:
@@ -56,6 +74,11 @@ class MonotoneConfig:
     n_inputs: int = 100
     scales: tuple[float, ...] = (1.0, 3.0)
     steepness: float = 10.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "monotone", ("scales", "steepness"))
+        if not self.sizes or min(self.sizes) < 2:
+            raise ConfigError(f"monotone.sizes must be network sizes >= 2, got {self.sizes}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,9 @@ class LogicConfig:
     bench_repeats: int = 5
     opt_level: int = 3
 
+    def __post_init__(self) -> None:
+        _positive(self, "logic", ("digits_taus", "monk_taus", "lr"))
+
 
 @dataclass(frozen=True)
 class RenderConfig:
@@ -88,6 +114,17 @@ class RenderConfig:
     lr: float = 0.02
     max_rotation_deg: float = 20.0
     success_iou: float = 0.9
+
+    def __post_init__(self) -> None:
+        for name, allowed, what in (("distributions", DISTRIBUTIONS, "distribution"),
+                                    ("t_conorms", T_CONORMS, "T-conorm")):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(f"render.{name} is empty; allowed: {', '.join(allowed)}")
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise ConfigError(f"render.{name}: {bad[0]!r} is not a {what}; allowed: {', '.join(allowed)}")
+        _positive(self, "render", ("tau", "lr"))
 
 
 @dataclass(frozen=True)
@@ -145,9 +182,16 @@ def part_monotone(cfg: MonotoneConfig, ctx: RunContext) -> dict[str, float]:
 
 
 def train_sorter(pools: data.DigitPools, *, n: int, steps: int, batch: int, distribution: str, steepness: float,
-                 lr: float, init_seed: int, stream: torch.Generator, ctx: RunContext, desc: str) -> DigitScorer:
-    """Ranking supervision only: BCE between ``P`` of the relaxed odd-even sort of the scores and the true ``Q``."""
-    torch.manual_seed(init_seed)
+                 lr: float, init_seed: int | torch.Generator, stream: torch.Generator | int, ctx: RunContext,
+                 desc: str) -> DigitScorer:
+    """Ranking supervision only: BCE between ``P`` of the relaxed odd-even sort of the scores and the true ``Q``.
+
+    ``init_seed`` (the scorer's initialisation) and ``stream`` (the training sets): an int seed or a
+    ``torch.Generator`` each.
+    """
+    check_positive(lr, "lr")
+    stream = as_generator(stream, "stream")
+    torch.manual_seed(as_seed(init_seed, "init_seed"))
     model = DigitScorer()
     sorter = DiffSortNet("odd_even", n, steepness=steepness, distribution=distribution)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -199,7 +243,11 @@ def part_sort(cfg: SortConfig, ctx: RunContext) -> dict[str, float]:
 
 
 def train_logic(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch: int, lr: float,
-                generator: torch.Generator, ctx: RunContext, desc: str) -> nn.Module:
+                generator: torch.Generator | int, ctx: RunContext, desc: str) -> nn.Module:
+    """Adam (``lr``) on the cross-entropy of ``model`` over random batches of ``(x, y)`` drawn with ``generator``
+    (an int seed or a ``torch.Generator``)."""
+    check_positive(lr, "lr")
+    generator = as_generator(generator)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
 

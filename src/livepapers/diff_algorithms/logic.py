@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ._inputs import as_generator, check_finite, check_positive
+
 __all__ = [
     "GATE_COEFFS",
     "GATE_NAMES",
@@ -109,11 +111,14 @@ def _scale_grad(x: Tensor, factor: float) -> Tensor:
     return x * factor + x.detach() * (1.0 - factor)
 
 
-def unique_connections(in_dim: int, out_dim: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def unique_connections(in_dim: int, out_dim: int,
+                       generator: torch.Generator | int | None = None) -> tuple[Tensor, Tensor]:
     """Official ``'unique'`` wiring: pairs (0,1),(2,3),…, then (1,2),(3,4),…, then (i,i+2), (i,i+3), …
 
     The first ``out_dim`` pairs are taken and permuted with one random permutation; no pair repeats.
+    ``generator``: an int seed or a ``torch.Generator`` (None: torch's global generator).
     """
+    generator = None if generator is None else as_generator(generator)
     max_pairs = in_dim * (in_dim - 1) // 2
     if out_dim > max_pairs:
         raise ValueError(f"connections='unique' allows at most in_dim·(in_dim−1)/2 = {max_pairs} neurons for "
@@ -133,9 +138,11 @@ def unique_connections(in_dim: int, out_dim: int, generator: torch.Generator | N
     return a_t[perm], b_t[perm]
 
 
-def random_connections(in_dim: int, out_dim: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def random_connections(in_dim: int, out_dim: int,
+                       generator: torch.Generator | int | None = None) -> tuple[Tensor, Tensor]:
     """Official ``'random'`` wiring: ``c = randperm(2·out) mod in``; ``c = randperm(in)[c]``;
-    ``a, b = c.reshape(2, out)``."""
+    ``a, b = c.reshape(2, out)``. ``generator``: an int seed or a ``torch.Generator`` (None: torch's global one)."""
+    generator = None if generator is None else as_generator(generator)
     c = torch.randperm(2 * out_dim, generator=generator) % in_dim
     c = torch.randperm(in_dim, generator=generator)[c]
     a, b = c.reshape(2, out_dim)
@@ -155,12 +162,13 @@ class LogicLayer(nn.Module):
         out_dim: number of neurons ``k`` (needs ``2·out_dim ≥ in_dim``).
         grad_factor: multiplier on the gradient w.r.t. the layer input (≈ 1–2 for deep nets).
         connections: ``'unique'`` (official experiments) or ``'random'`` (difflogic's class default).
-        seed: seeds the wiring (the wiring is a buffer, saved in the ``state_dict``).
+        seed: an int seed or a ``torch.Generator`` (drawn from, in place) for the wiring and the initial weights
+            (the wiring is a buffer, saved in the ``state_dict``); None draws a seed from torch's global generator.
         implementation: ``'fast'`` (4-coefficient form) or ``'reference'`` (16-term sum, for benchmarks/tests).
     """
 
     def __init__(self, in_dim: int, out_dim: int, *, grad_factor: float = 1.0, connections: str = "unique",
-                 seed: int | None = None, implementation: str = "fast") -> None:
+                 seed: int | torch.Generator | None = None, implementation: str = "fast") -> None:
         super().__init__()
         if in_dim < 1 or out_dim < 1:
             raise ValueError(f"in_dim and out_dim must be >= 1, got in_dim={in_dim}, out_dim={out_dim}")
@@ -171,12 +179,11 @@ class LogicLayer(nn.Module):
             raise ValueError(f"unknown connections {connections!r}; allowed: 'unique', 'random'")
         if implementation not in ("fast", "reference"):
             raise ValueError(f"unknown implementation {implementation!r}; allowed: 'fast', 'reference'")
-        gen = torch.Generator()
-        gen.manual_seed(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
+        gen = as_generator(int(torch.randint(0, 2**62, (1,))) if seed is None else seed, "seed")
         make = unique_connections if connections == "unique" else random_connections
         a, b = make(in_dim, out_dim, gen)
         self.in_dim, self.out_dim = in_dim, out_dim
-        self.grad_factor = float(grad_factor)
+        self.grad_factor = check_finite(grad_factor, "grad_factor")
         self.connections = connections
         self.implementation = implementation
         self.register_buffer("a_idx", a.long())
@@ -225,9 +232,9 @@ class GroupSum(nn.Module):
 
     def __init__(self, k: int, tau: float = 1.0) -> None:
         super().__init__()
-        if k < 1 or not tau > 0:
-            raise ValueError(f"GroupSum needs k >= 1 and tau > 0, got k={k}, tau={tau}")
-        self.k, self.tau = int(k), float(tau)
+        if k < 1:
+            raise ValueError(f"GroupSum needs k >= 1, got k={k}")
+        self.k, self.tau = int(k), check_positive(tau, "tau")
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: (b, k·g) -> (b, k)``."""
@@ -244,11 +251,16 @@ class GroupSum(nn.Module):
 
 
 def make_logic_net(in_dim: int, width: int, depth: int, num_classes: int, tau: float, connections: str,
-                   seed: int) -> nn.Sequential:
-    """``depth`` :class:`LogicLayer` s of ``width`` gates (layer ``i`` wired with seed ``seed + i``) and a
-    :class:`GroupSum` over ``num_classes`` groups with temperature ``tau``."""
-    layers: list[nn.Module] = [LogicLayer(in_dim, width, connections=connections, seed=seed)]
-    layers += [LogicLayer(width, width, connections=connections, seed=seed + i + 1) for i in range(depth - 1)]
+                   seed: int | torch.Generator) -> nn.Sequential:
+    """``depth`` :class:`LogicLayer` s of ``width`` gates and a :class:`GroupSum` over ``num_classes`` groups with
+    temperature ``tau``. ``seed``: an int (layer ``i`` is seeded with ``seed + i``) or a ``torch.Generator`` (every
+    layer draws from it in turn)."""
+    check_positive(tau, "tau")
+    if not isinstance(seed, torch.Generator):
+        as_generator(seed, "seed")  # the type check
+    seeds = [seed] * depth if isinstance(seed, torch.Generator) else [seed + i for i in range(depth)]
+    layers: list[nn.Module] = [LogicLayer(in_dim, width, connections=connections, seed=seeds[0])]
+    layers += [LogicLayer(width, width, connections=connections, seed=seeds[i + 1]) for i in range(depth - 1)]
     return nn.Sequential(*layers, GroupSum(num_classes, tau))
 
 

@@ -14,10 +14,13 @@ Shapes: ``b`` batch, ``f`` faces, ``h × w`` image, ``q = h·w`` pixels. ``face_
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+
+from ._inputs import as_generator, check_positive
 
 __all__ = ["DISTRIBUTIONS", "T_CONORMS", "GenDR", "iou_loss", "pixel_centres", "posed", "signed_distance",
            "softras_equivalence_error"]
@@ -281,10 +284,13 @@ class GenDR(nn.Module):
             raise ValueError(f"unknown dist_func {dist_func!r}; allowed: {', '.join(DISTRIBUTIONS)}")
         if aggr_alpha_func not in T_CONORMS:
             raise ValueError(f"unknown aggr_alpha_func {aggr_alpha_func!r}; allowed: {', '.join(T_CONORMS)}")
-        if not dist_scale > 0:
-            raise ValueError(f"dist_scale must be > 0, got {dist_scale}")
-        if image_size < 1:
-            raise ValueError(f"image_size must be >= 1, got {image_size}")
+        check_positive(dist_scale, "dist_scale")
+        if not (isinstance(image_size, numbers.Integral) and image_size >= 1):
+            raise ValueError(f"image_size must be an int >= 1, got {image_size!r}")
+        if not dist_eps > 0:  # +inf (no culling) is allowed
+            raise ValueError(f"dist_eps must be > 0 (inf: no culling), got {dist_eps}")
+        if not 0 <= min_coverage < 1:
+            raise ValueError(f"min_coverage must be in [0, 1), got {min_coverage}")
         p = aggr_alpha_t_conorm_p
         if p is not None and aggr_alpha_func in _P_RANGE:
             lo, hi, lo_ok = _P_RANGE[aggr_alpha_func]
@@ -357,9 +363,11 @@ def posed(tris: Tensor, pose: Tensor) -> Tensor:
     return torch.einsum("bij,bfvj->bfvi", rot, tris) + pose[:, None, None, 1:]
 
 
-def softras_equivalence_error(g: torch.Generator) -> float:
+def softras_equivalence_error(g: torch.Generator | int) -> float:
     r"""GenDR(logistic, squared distance, probabilistic sum) vs the SoftRas formula written out independently:
-    $D_j(p) = \sigma(\delta_j d_j^2 / \sigma)$, $A = 1 - \prod_j (1 - D_j)$ (no culling in either); the max error."""
+    $D_j(p) = \sigma(\delta_j d_j^2 / \sigma)$, $A = 1 - \prod_j (1 - D_j)$ (no culling in either); the max error.
+    ``g``: an int seed or a ``torch.Generator`` for the random triangles."""
+    g = as_generator(g, "g")
     sigma = 1e-2
     tri = (torch.rand(2, 4, 3, 2, generator=g, dtype=torch.float64) - 0.5) * 1.2
     r = GenDR(image_size=16, dist_func="logistic", dist_scale=sigma, dist_squared=True,

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ._inputs import as_generator, check_finite, check_positive
+
 __all__ = [
     "MONOTONE",
     "RANKING_METRICS",
@@ -109,6 +111,8 @@ def swap_error(x: Tensor, *, steepness: float, distribution: str, art_lambda: fl
     For ART the formula is applied to the ART sigmoid itself: $|x| \, \sigma(-\beta |x|^{1-\lambda})$.
     """
     f = _check_distribution(distribution)
+    check_positive(steepness, "steepness")
+    check_finite(art_lambda, "art_lambda")
     ax = x.abs()
     return ax * f(-ax, steepness, art_lambda)
 
@@ -299,8 +303,8 @@ def sort(network: SortingNetwork, x: Tensor, steepness: float = 10.0, art_lambda
     f = _check_distribution(distribution)
     if x.dim() != 2 or x.shape[1] != network.n:
         raise ValueError(f"x must have shape (batch, {network.n}), got {tuple(x.shape)}")
-    if not (steepness > 0):
-        raise ValueError(f"steepness must be > 0, got {steepness!r}")
+    check_positive(steepness, "steepness")
+    check_finite(art_lambda, "art_lambda")
     partner = network.partner.to(x.device)
     reverse = network.reverse.to(x.device)
     idx = torch.arange(network.n, device=x.device)
@@ -354,8 +358,8 @@ class DiffSortNet(nn.Module):
                  distribution: str = "cauchy", device: str | torch.device = "cpu") -> None:
         super().__init__()
         _check_distribution(distribution)
-        if not (steepness > 0):
-            raise ValueError(f"steepness must be > 0, got {steepness!r}")
+        check_positive(steepness, "steepness")
+        check_finite(art_lambda, "art_lambda")
         self.network = _network(sorting_network_type, size)
         self.sorting_network_type = sorting_network_type
         self.size = size
@@ -455,11 +459,14 @@ r"""$\sup_u u f(-u)$ (the per-swap error bound times $\beta$) from the spec's "W
 
 
 def monotonicity_checks(*, sizes: tuple[int, ...], n_inputs: int, scales: tuple[float, ...], steepness: float,
-                        generator: torch.Generator) -> dict[str, float]:
+                        generator: torch.Generator | int) -> dict[str, float]:
     r"""R2 in float64, for every sigmoid, odd-even and bitonic network and size: the smallest Jacobian entry
     $\partial y_j / \partial x_i$ (``jac_min_<sigmoid>``; ``jac_min_monotone`` over :data:`MONOTONE`,
     ``jac_min_nonmonotone_max`` the largest minimum of the others), and the largest deviation of $P$ from doubly
-    stochastic (``perm_stochastic_err``) and of $x P$ from the sorted output (``perm_xp_err``)."""
+    stochastic (``perm_stochastic_err``) and of $x P$ from the sorted output (``perm_xp_err``).
+    ``generator``: an int seed or a ``torch.Generator`` for the random inputs."""
+    check_positive(steepness, "steepness")
+    generator = as_generator(generator)
     out: dict[str, float] = {}
     jac_min: dict[str, float] = {}
     stoch_err = xp_err = 0.0
@@ -491,6 +498,7 @@ def swap_error_checks(*, steepness: float) -> dict[str, float]:
     r"""R2's error bounds: a 2-wire network against the closed form $|x| f(-\beta |x|)$ (``swap_err_formula_dev``),
     and the sup of $\beta \cdot$ error over $\beta |x| \in [0, 10^4]$ (``swap_err_sup_<sigmoid>``) against
     :data:`WORST_SWAP_ERROR` (largest relative deviation: ``swap_err_bound_rel_dev``)."""
+    check_positive(steepness, "steepness")
     out: dict[str, float] = {}
     beta = steepness
     sorter2 = {d: DiffSortNet("odd_even", 2, steepness=beta, distribution=d) for d in WORST_SWAP_ERROR}

@@ -19,6 +19,8 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from ._inputs import as_generator
+
 __all__ = ["ClutteredDigits", "ClutteredShapes", "DigitBatch", "draw_shape", "make_datasets", "object_patches"]
 
 SHAPES = ("filled circle", "ring", "filled square", "empty square", "filled triangle", "empty triangle",
@@ -84,10 +86,12 @@ class ClutteredDigits:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def sample(self, batch: int, generator: torch.Generator) -> DigitBatch:
-        """Compose ``batch`` fresh canvases with the given generator (deterministic given its state)."""
+    def sample(self, batch: int, generator: torch.Generator | int) -> DigitBatch:
+        """Compose ``batch`` fresh canvases with ``generator`` (an int seed or a ``torch.Generator``; deterministic
+        given its state)."""
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
+        generator = as_generator(generator)
         k, size, cs, h = len(self), self.digits.shape[-1], self.clutter_size, self.canvas
         src = torch.randint(0, k, (batch,), generator=generator)
         pos = torch.randint(0, h - size + 1, (batch, 2), generator=generator)

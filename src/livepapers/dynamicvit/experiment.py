@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from livepapers.core import dist
-from livepapers.core.config import Profile
+from livepapers.core.config import ConfigError, Profile
 from livepapers.core.runs import RunContext
 from livepapers.core.train import cosine, set_lr
 
@@ -100,7 +101,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     rho: float = 0.7  # keep ratio per stage; cumulative targets rho, rho^2, rho^3
-    task: str = "shapes"  # "shapes" (the spec's fallback, chosen: digits teacher < 70%) or "digits"
+    task: Literal["shapes", "digits"] = "shapes"  # "shapes" (the spec's fallback, chosen: digits teacher < 70%)
     # teacher (the "pretrained model"): dense, from scratch, the same in every seed
     teacher_steps: int = 500
     teacher_batch: int = 64
@@ -135,6 +136,15 @@ class Config:
     min_teacher_steps: int = 300
     eval_allowance_s: float = 30.0  # CPU seconds of evaluation and figures after training (projection only)
 
+    def __post_init__(self) -> None:
+        # refused when the config is built, so `--set rho=1.5` stops before a run folder exists
+        if not 0.0 < self.rho <= 1.0:
+            raise ConfigError(f"rho must be in (0, 1], got {self.rho}")
+        for name in ("acc_rhos", "flops_rhos"):
+            values = getattr(self, name)
+            if not all(0.0 < r <= 1.0 for r in values):
+                raise ConfigError(f"{name} must be keep ratios in (0, 1], got {values}")
+
 
 PROFILES: dict[str, Profile] = {
     # the spec: verdicts from smoke runs are reported as inconclusive (evidence=False)
@@ -148,12 +158,14 @@ PROFILES: dict[str, Profile] = {
     ), n_seeds=1, evidence=False),
     "default": Profile(Config()),
     # the paper's DeiT-S setting needs ImageNet, a pretrained DeiT-S file and GPUs: documented in the
-    # README; run() refuses it with a clear message
+    # README; `reproduce` refuses it up front (needs=) and run() refuses it too, for direct calls
     "paper": Profile(Config(calib_seeds=1, rho=0.7, finetune_steps=30 * 1668, finetune_batch=768, predictor_lr=7.5e-4,
                     backbone_lr=7.5e-6, calibrate=False,
                     model=ModelConfig(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384,
                                       depth=12, num_heads=6, pruning_loc=(3, 6, 9)),
-                    bench=BenchConfig(batch=32, warmup=50, repeats=30)), n_seeds=1),
+                    bench=BenchConfig(batch=32, warmup=50, repeats=30)), n_seeds=1,
+                     needs="ImageNet, a pretrained DeiT-S state dict and GPUs (30 epochs at batch 768), which are "
+                           "not available offline here"),
 }
 
 

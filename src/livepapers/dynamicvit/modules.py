@@ -44,6 +44,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from ._inputs import as_generator, check_images, check_positive
+
 __all__ = [
     "Attention",
     "Block",
@@ -106,7 +108,7 @@ def batch_index_select(x: Tensor, idx: Tensor) -> Tensor:
     raise ValueError(f"x must be (b, n) or (b, n, c), got shape {tuple(x.shape)}")
 
 
-def gumbel_softmax_hard(logits: Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+def gumbel_softmax_hard(logits: Tensor, tau: float = 1.0, generator: torch.Generator | int | None = None) -> Tensor:
     r"""Hard Gumbel-softmax with straight-through gradients (same maths as ``F.gumbel_softmax(hard=True)``).
 
     $y = \mathrm{onehot}(\arg\max(\ell + g)) - \mathrm{sg}(y_{soft}) + y_{soft}$,
@@ -115,9 +117,13 @@ def gumbel_softmax_hard(logits: Tensor, tau: float = 1.0, generator: torch.Gener
 
     Args:
         logits: (..., classes) unnormalised log-probabilities.
+        tau: the temperature, > 0.
+        generator: an int seed or a ``torch.Generator`` for the noise (None: torch's global generator).
     Returns:
         (..., classes) one-hot in the forward pass, gradient of ``y_soft`` in the backward pass.
     """
+    check_positive(tau, "tau")
+    generator = None if generator is None else as_generator(generator)
     e = torch.empty_like(logits).exponential_(generator=generator)
     g = -e.log()
     y_soft = ((logits + g) / tau).softmax(dim=-1)
@@ -196,11 +202,7 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_chans or x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(
-                f"expected images (b, {self.in_chans}, {self.img_size}, {self.img_size}), "
-                f"got shape {tuple(x.shape)}"
-            )
+        check_images(x, in_chans=self.in_chans, img_size=self.img_size, dtype=self.proj.weight.dtype)
         return rearrange(self.proj(x), "b c gh gw -> b (gh gw) c")
 
 
@@ -484,10 +486,13 @@ class VisionTransformerDiffPruning(_ViTBase):
         *,
         return_keep_indices: bool = False,
         token_scores: Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
     ):
+        """``x``: (b, in_chans, img_size, img_size) in the model's dtype; ``generator`` (training only): an int seed
+        or a ``torch.Generator`` for the Gumbel noise of every stage."""
+        x = self._embed(x)  # b n c, n = N + 1 (checks the images first)
         b = x.shape[0]
-        x = self._embed(x)  # b n c, n = N + 1
+        generator = None if generator is None else as_generator(generator)
         n_sp = self.num_patches
         if token_scores is not None and token_scores.shape != (b, n_sp):
             raise ValueError(f"token_scores must be (b, N) = ({b}, {n_sp}), got {tuple(token_scores.shape)}")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from ._inputs import check_float, check_not_empty, check_token_dtype, token_padding_mask
 from .modules import ClassificationHead, RealNumberEmbedding
 
 __all__ = ["TransformerBlock", "TransformerClassifier", "sinusoidal_positions"]
@@ -77,6 +78,8 @@ class TransformerClassifier(nn.Module):
     def __init__(self, *, vocab_size: int | None, num_classes: int, dim: int, depth: int, heads: int,
                  ffn_dim: int, classifier_dim: int, max_len: int, dropout: float = 0.0, padding_idx: int = 0) -> None:
         super().__init__()
+        if vocab_size is not None and not 0 <= padding_idx < vocab_size:
+            raise ValueError(f"padding_idx must be a token id in [0, vocab_size={vocab_size}), got {padding_idx}")
         self.vocab_size, self.padding_idx, self.dim = vocab_size, padding_idx, dim
         if vocab_size is None:
             self.embed: nn.Module = RealNumberEmbedding(dim=dim)
@@ -94,15 +97,19 @@ class TransformerClassifier(nn.Module):
                                              dropout=dropout)
 
     def forward_features(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
-        """x: (b, n) -> pooled (b, d)."""
+        """x: (b, n) integer token ids in ``[0, vocab_size)`` (or reals of the module's dtype) -> pooled (b, d)."""
         if x.dim() != 2:
             raise ValueError(f"input must be (batch, length), got shape {tuple(x.shape)}")
+        if self.vocab_size is not None:
+            check_token_dtype(x, self.vocab_size)
+        else:
+            check_float(x, self.embed.weight.dtype)
+        check_not_empty(x)
         n = x.shape[1]
         if n > self.pos.shape[0]:
             raise ValueError(f"sequence length {n} exceeds max_len={self.pos.shape[0]}")
         if self.vocab_size is not None:
-            padding_mask = x.eq(self.padding_idx)
-            padding_mask = padding_mask if bool(padding_mask.any()) else None
+            padding_mask = token_padding_mask(x, self.vocab_size, self.padding_idx)
         h = self.embed(x) + self.pos[:n]
         if padding_mask is not None:
             h = h.masked_fill(padding_mask.unsqueeze(-1), 0.0)

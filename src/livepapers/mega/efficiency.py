@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from livepapers.core.bench import peak_memory
 from livepapers.core.stats import fit_loglog_slope
 
+from ._inputs import as_seed
 from .baseline import TransformerBlock
 from .modules import MegaEncoderLayer
 
@@ -85,14 +86,15 @@ def _timed_calls(block: nn.Module, x: Tensor, repeats: int) -> tuple[list[float]
 
 
 def measure_block(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = BlockSpec(), repeats: int = 2,
-                  threads: int = 1, seed: int = 0) -> dict[str, Any]:
+                  threads: int = 1, seed: int | torch.Generator = 0) -> dict[str, Any]:
     """Forward + backward of one block in THIS process: ``{"time_s", "wall_s", "times_s", "walls_s"}``.
 
     ``time_s`` is process CPU time (robust on shared cores with one thread), ``wall_s`` wall-clock time, both
     the minimum over the ``repeats`` timed calls; ``times_s`` / ``walls_s`` list every timed call in order.
     No memory: a long-lived process's high-water mark says nothing about one call (see
-    :func:`measure_block_forked`).
+    :func:`measure_block_forked`). ``seed`` (block weights and input): an int or a ``torch.Generator`` (one draw).
     """
+    seed = as_seed(seed)
     torch.set_num_threads(threads)
     block, x = _build(kind, length, batch, spec, seed)
     times, walls = _timed_calls(block, x, repeats)
@@ -100,13 +102,16 @@ def measure_block(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = B
 
 
 def measure_block_forked(kind: str, length: int, *, batch: int = 2, spec: BlockSpec = BlockSpec(),
-                         repeats: int = 2, threads: int = 1, seed: int = 0) -> dict[str, Any]:
+                         repeats: int = 2, threads: int = 1, seed: int | torch.Generator = 0) -> dict[str, Any]:
     """:func:`measure_block` in a forked child (Linux), with ``peak_mb`` from
     :func:`livepapers.core.bench.peak_memory`: the child's RSS growth over the warm-up and the timed calls.
 
     The child builds the block and its input first (``setup``, not counted), so the figure is what the calls
-    add. An error, death or timeout of the child gives NaN values and ``error`` = 1.
+    add. An error, death or timeout of the child gives NaN values and ``error`` = 1. ``seed``: as
+    :func:`measure_block` (a generator is drawn from here, in the parent).
     """
+    seed = as_seed(seed)
+
     def setup() -> tuple[nn.Module, Tensor]:  # in the forked child; what it builds is not counted
         torch.set_num_threads(threads)
         return _build(kind, length, batch, spec, seed)

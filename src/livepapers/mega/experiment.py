@@ -13,18 +13,20 @@ The ``extended`` profile adds ListOps-mini (Mega, Mega-chunk, Transformer) and t
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from livepapers.core.config import Profile
+from livepapers.core.config import ConfigError, Profile
 from livepapers.core.runs import RunContext
 from livepapers.core.train import set_lr, train_loop, warmup_linear
 
+from ._inputs import check_positive
 from .baseline import TransformerClassifier
 from .data import Batches, listops, sdigits, sdigits_images
 from .efficiency import EFF_KINDS, BlockSpec, derived_metrics, measure_block, measure_block_forked, mem_key, time_key
@@ -33,6 +35,10 @@ from .functional import laplace_match_errors
 from .modules import MegaConfig, MegaForSequenceClassification
 
 __all__ = ["LISTOPS_MODELS", "MODELS", "PROFILES", "Config", "measure", "run", "sweep_key"]
+
+
+Attention = Literal["softmax", "laplace", "relu2"]  # modules.ATTENTION_FUNCTIONS (tests check they agree)
+Norm = Literal["layernorm", "scalenorm", "batchnorm", "rmsnorm"]  # modules.NORM_TYPES
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,8 @@ class Config:
     ffn_dim: int = 128
     ndim: int = 16
     classifier_dim: int = 128
-    attention: str = "laplace"
-    norm: str = "batchnorm"
+    attention: Attention = "laplace"
+    norm: Norm = "batchnorm"
     prenorm: bool = True
     dropout: float = 0.0
     chunk_size: int = 32
@@ -83,6 +89,20 @@ class Config:
     listops_batch: int = 32
     listops_lr_mega: float = 2e-3
     chunk_sweep: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        # refused when the config is built, so that `--set` stops before a run folder exists
+        for name in ("chunk_size", "eff_chunk"):
+            c = getattr(self, name)
+            if c == 0 or c < -1:
+                raise ConfigError(f"{name} must be -1 (full attention) or >= 1, got {c}")
+        bad = [c for c in self.chunk_sweep if c == 0 or c < -1]
+        if bad:
+            raise ConfigError(f"chunk_sweep: {bad[0]} is not a chunk size; allowed: -1 (full attention) or >= 1")
+        for name in ("lr_mega", "lr_transformer", "listops_lr_mega"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be a finite number > 0, got {v}")
 
 
 PROFILES: dict[str, Profile] = {
@@ -145,6 +165,7 @@ def train(model: nn.Module, batches: Batches, *, steps: int, lr: float, cfg: Con
           name: str = "", log_every: int = 0) -> list[float]:
     """Cross-entropy, AdamW (β = (0.9, 0.98), eps 1e-8, decoupled weight decay on every parameter), linear warm-up
     from 1e-7 then linear decay to 0 (:func:`livepapers.core.train.warmup_linear`), grad-clip; the loss per step."""
+    check_positive(lr, "lr")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=cfg.weight_decay)
     model.train()
 

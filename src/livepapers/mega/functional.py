@@ -19,6 +19,7 @@ l kernel length (K), i/j query/key positions.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,23 @@ def ema_kernel(delta: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, length
     return torch.einsum("dhl,dh->dl", kernel, gamma * math.sqrt(1.0 / ndim))
 
 
+def _check_kernel(x: Tensor, k: Tensor, name: str) -> None:
+    if x.dim() < 2 or k.dim() != 2 or k.shape[0] != x.shape[-2]:
+        raise ValueError(f"{name} has {k.shape[0] if k.dim() == 2 else '?'} channels but x has "
+                         f"{x.shape[-2] if x.dim() >= 2 else '?'} ({name}: (d, K), x: (..., d, n)); got shapes "
+                         f"{tuple(k.shape)} and {tuple(x.shape)}")
+
+
+def _check_n_fft(n_fft: object, needed: int, what: str) -> int:
+    """An FFT size long enough for the whole output (a shorter one silently returns fewer samples)."""
+    if not isinstance(n_fft, numbers.Integral) or isinstance(n_fft, bool) or n_fft < 1:
+        raise ValueError(f"n_fft must be an int >= 1, got {n_fft!r}")
+    if n_fft < needed:
+        raise ValueError(f"n_fft={n_fft} is shorter than {what}: the output would be cut short (omit n_fft for "
+                         f"the linear convolution)")
+    return int(n_fft)
+
+
 def fft_causal_conv(x: Tensor, k: Tensor, *, n_fft: int | None = None) -> Tensor:
     r"""Linear causal convolution $y[t] = \sum_{0 \le \tau < K} k[\tau] \, x[t - \tau]$ along the last axis, via FFT.
 
@@ -87,13 +105,15 @@ def fft_causal_conv(x: Tensor, k: Tensor, *, n_fft: int | None = None) -> Tensor
         x: (..., d, n).
         k: (d, K) with $K \le n$.
         n_fft: FFT size; default $2n$ as in the official code. It must be $\ge n + K - 1$ for a linear
-            (not circular) convolution — a shorter size is allowed only to demonstrate wrap-around.
+            (not circular) convolution — a size in $[n, n + K - 1)$ is allowed only to demonstrate wrap-around;
+            shorter than the input ($< n$) is refused.
 
     Returns:
         (..., d, n).
     """
     n = x.shape[-1]
-    n_fft = 2 * n if n_fft is None else n_fft
+    _check_kernel(x, k, "k")
+    n_fft = 2 * n if n_fft is None else _check_n_fft(n_fft, n, f"the input (length {n})")
     y = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(k, n=n_fft), n=n_fft)
     return y[..., :n]
 
@@ -109,12 +129,18 @@ def bidirectional_fft_conv(x: Tensor, k_fwd: Tensor, k_bwd: Tensor, *, n_fft: in
     Args:
         x: (..., d, n).
         k_fwd, k_bwd: (d, K), $K \le n$.
-        n_fft: FFT size (default $2 (n + K - 1)$).
+        n_fft: FFT size (default $2 (n + K - 1)$); at least $n + 2K - 2$, the end of the output slice (every such
+            size gives the exact linear result; a shorter one would cut the output short and is refused).
 
     Returns:
         (..., d, n).
     """
+    _check_kernel(x, k_fwd, "k_fwd")
+    if k_bwd.shape != k_fwd.shape:
+        raise ValueError(f"k_bwd must have the shape of k_fwd (d, K) = {tuple(k_fwd.shape)}, got {tuple(k_bwd.shape)}")
     n, K = x.shape[-1], k_fwd.shape[-1]
+    if n_fft is not None:  # the output is read from 2K − 2 on: a shorter FFT cuts it short (it never wraps)
+        _check_n_fft(n_fft, n + 2 * K - 2, f"n + 2K − 2 = {n + 2 * K - 2} (the output starts at 2K − 2)")
     # pad k_fwd on the left and reversed k_bwd on the right with K−1 zeros: both (d, 2K−1); lag 0 sums both
     k = F.pad(k_fwd, (K - 1, 0)) + F.pad(k_bwd.flip(-1), (0, K - 1))
     x = F.pad(x, (K - 1, 0))

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from ._inputs import check_float, check_not_empty, check_token_dtype, token_padding_mask
 from .functional import (
     bidirectional_fft_conv,
     ema_kernel,
@@ -119,11 +120,14 @@ def _check_padding_mask(padding_mask: Tensor | None, b: int, n: int) -> None:
         raise ValueError(f"padding_mask must be a bool tensor (True = padding), got {padding_mask.dtype}")
 
 
-def _check_input(x: Tensor, d: int, what: str = "x") -> None:
+def _check_input(x: Tensor, d: int, dtype: torch.dtype, what: str = "x") -> None:
+    """A non-empty (batch, length, d) floating tensor of the module's dtype (shapes and dtype only: no sync)."""
     if x.dim() != 3:
         raise ValueError(f"{what} must be (batch, length, dim), got shape {tuple(x.shape)}")
     if x.shape[-1] != d:
         raise ValueError(f"{what} has embedding size {x.shape[-1]} but the layer was built for dim={d}")
+    check_float(x, dtype, what)
+    check_not_empty(x, what)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,7 +250,7 @@ class MultiHeadEMA(nn.Module):
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """x: (b, n, d); padding_mask: (b, n) bool, True = pad. Returns X' (b, n, d)."""
-        _check_input(x, self.dim)
+        _check_input(x, self.dim, self.omega.dtype)
         b, n, d = x.shape
         _check_padding_mask(padding_mask, b, n)
         residual = x * self.omega
@@ -278,6 +282,8 @@ class MultiHeadEMA(nn.Module):
             raise ValueError("step() needs a unidirectional EMA (bidirectional=False); a backward EMA sees the future")
         if x_t.dim() != 2 or x_t.shape[-1] != self.dim:
             raise ValueError(f"x_t must be (batch, {self.dim}), got shape {tuple(x_t.shape)}")
+        check_float(x_t, self.omega.dtype, "x_t")
+        check_not_empty(x_t, "x_t", sequence=False)
         p = torch.sigmoid(self.delta).squeeze(-1)  # α: (d, h)
         q = 1.0 - p * torch.sigmoid(self.alpha).squeeze(-1)  # φ: (d, h)
         h = (p * self.beta.squeeze(-1)) * x_t.unsqueeze(-1)
@@ -444,7 +450,7 @@ class MovingAverageGatedAttention(nn.Module):
         """
         if incremental_state is not None:
             return self.step(x, incremental_state)
-        _check_input(x, self.dim)
+        _check_input(x, self.dim, self.v_proj.weight.dtype)
         b, n, d = x.shape
         _check_padding_mask(padding_mask, b, n)
         if self.chunk_size > 0 and n > self.chunk_size and n % self.chunk_size != 0:
@@ -489,7 +495,7 @@ class MovingAverageGatedAttention(nn.Module):
         """
         if self.bidirectional:
             raise ValueError("incremental decoding needs bidirectional=False")
-        _check_input(x, self.dim)
+        _check_input(x, self.dim, self.v_proj.weight.dtype)
         if x.shape[1] != 1:
             raise ValueError(f"incremental decoding takes one token at a time, got length {x.shape[1]}")
         if self.norm.norm_type == "batchnorm" and self.training:
@@ -557,7 +563,7 @@ class NormalizedFeedForwardNetwork(nn.Module):
                 nn.init.zeros_(lin.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(x, self.dim)
+        _check_input(x, self.dim, self.fc1.weight.dtype)
         residual = x
         if self.prenorm:
             x = self.norm(x)
@@ -645,6 +651,8 @@ class MegaEncoder(nn.Module):
             raise ValueError(f"sen_rep_type must be 'mp' or 'cls', got {sen_rep_type!r}")
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
+        if vocab_size is not None and not 0 <= padding_idx < vocab_size:
+            raise ValueError(f"padding_idx must be a token id in [0, vocab_size={vocab_size}), got {padding_idx}")
         self.vocab_size, self.padding_idx = vocab_size, padding_idx
         self.dim, self.chunk_size, self.sen_rep_type = dim, chunk_size, sen_rep_type
         if vocab_size is None:
@@ -665,19 +673,26 @@ class MegaEncoder(nn.Module):
         self.final_norm = SequenceNorm(norm_type=norm_type, dim=dim) if prenorm else None
 
     def forward_features(self, x: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """x: (b, n) tokens or reals -> features (b, n', d) and the padding mask (b, n') (n' ≥ n if padded)."""
+        """x: (b, n) tokens or reals -> features (b, n', d) and the padding mask (b, n') (n' ≥ n if padded).
+
+        Token ids must be integers in ``[0, vocab_size)``; real values a floating tensor of the module's dtype; a
+        ValueError naming ``x`` otherwise (and for an empty batch or sequence).
+        """
         if x.dim() != 2:
             raise ValueError(f"input must be (batch, length) tokens or real values, got shape {tuple(x.shape)}")
         b, n = x.shape
         if self.vocab_size is not None:
+            check_token_dtype(x, self.vocab_size)
+            check_not_empty(x)
             if padding_mask is not None:
                 raise ValueError("token inputs derive the padding mask from padding_idx; pass padding_mask=None")
             c = self.chunk_size
             if c > 0 and n > c and n % c != 0:  # pad tokens up to a multiple of the chunk size
                 x = F.pad(x, (0, c - n % c), value=self.padding_idx)
-            mask = x.eq(self.padding_idx)
-            padding_mask = mask if bool(mask.any()) else None
+            padding_mask = token_padding_mask(x, self.vocab_size, self.padding_idx)
         else:
+            check_float(x, self.embed_tokens.weight.dtype)
+            check_not_empty(x)
             _check_padding_mask(padding_mask, b, n)
             c = self.chunk_size
             if c > 0 and n > c and n % c != 0:
