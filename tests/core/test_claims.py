@@ -241,3 +241,14 @@ def test_pooled_sd_and_slope_helpers():
 
     assert pooled_sd([[1.0, 3.0], [10.0, 12.0, 14.0]]) == pytest.approx(math.sqrt((2 + 8) / 3))
     assert fit_loglog_slope([1, 2, 4], [3, 12, 48]) == pytest.approx(2.0)
+
+
+def test_max_min_or_nan_keep_a_nan_that_pythons_max_drops():
+    from livepapers.core.stats import max_or_nan, min_or_nan
+
+    nan = float("nan")
+    assert max(1.0, nan) == 1.0  # the silent pass this guards against
+    assert math.isnan(max_or_nan(1.0, nan)) and math.isnan(min_or_nan([2.0, nan], 1.0))
+    assert max_or_nan(1.0, [3.0, 2.0]) == 3.0 and min_or_nan(x for x in (4.0, 2.0)) == 2.0
+    with pytest.raises(ValueError):
+        max_or_nan([])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy import stats as _st
@@ -42,6 +42,29 @@ def pooled_sd(groups: Sequence[Sequence[float]]) -> float:
     return math.sqrt(num / den)
 
 
+def max_or_nan(*values: float | Iterable[float]) -> float:
+    """The largest value, NaN if any is NaN. Python's ``max`` drops a NaN that is not first (``max(1, nan) == 1``),
+    which turns a failed measurement into a pass; metrics use this instead. Scalars and iterables may be mixed."""
+    return float(np.max(_flat(values)))
+
+
+def min_or_nan(*values: float | Iterable[float]) -> float:
+    """The smallest value, NaN if any is NaN (see :func:`max_or_nan`)."""
+    return float(np.min(_flat(values)))
+
+
+def _flat(values: tuple) -> np.ndarray:
+    items: list[float] = []
+    for v in values:
+        if isinstance(v, (int, float, np.floating, np.integer)):
+            items.append(float(v))
+        else:
+            items.extend(float(x) for x in v)
+    if not items:
+        raise ValueError("max_or_nan/min_or_nan need at least one value")
+    return np.asarray(items, dtype=np.float64)
+
+
 def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     """Least-squares slope of ``log|y|`` against ``log|x|`` (NaN in, NaN out)."""
     lx, ly = np.log(np.abs(np.asarray(x, float))), np.log(np.abs(np.asarray(y, float)))
@@ -54,4 +77,4 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     return float(lx @ (ly - ly.mean()) / denom)
 
 
-__all__ = ["fit_loglog_slope", "mean_interval", "pooled_sd", "t_quantile"]
+__all__ = ["fit_loglog_slope", "max_or_nan", "mean_interval", "min_or_nan", "pooled_sd", "t_quantile"]

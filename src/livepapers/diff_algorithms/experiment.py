@@ -19,6 +19,7 @@ from torch import nn
 
 from livepapers.core.config import ConfigError, Profile
 from livepapers.core.runs import RunContext
+from livepapers.core.stats import min_or_nan
 from livepapers.core.train import train_loop
 
 from . import data
@@ -381,7 +382,7 @@ def part_render(cfg: RenderConfig, ctx: RunContext) -> dict[str, float]:
                          for i, v_ in enumerate(ious)]
     ctx.save_csv("render_pose_recovery", rows)
     near = min(cfg.offsets)
-    out[render_key(near, "min")] = min(out[render_key(near, d)] for d in cfg.distributions)
+    out[render_key(near, "min")] = min_or_nan(out[render_key(near, d)] for d in cfg.distributions)
     out["softras_equiv_err"] = softras_equivalence_error(g)
     render_figure(rows, cfg, ctx)
     return out

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from livepapers.core.stats import max_or_nan, min_or_nan
+
 from ._inputs import as_generator, check_finite, check_positive
 
 __all__ = [
@@ -480,15 +482,16 @@ def monotonicity_checks(*, sizes: tuple[int, ...], n_inputs: int, scales: tuple[
                 y, P = sorter(x)
                 # Jacobian ∂sorted_j/∂x_i (samples are independent, so one backward per output j)
                 jac = torch.stack([torch.autograd.grad(y[:, j].sum(), x, retain_graph=True)[0] for j in range(n)], 1)
-                lo = min(lo, float(jac.min()))
+                lo = min_or_nan(lo, float(jac.min()))
                 with torch.no_grad():
-                    stoch_err = max(stoch_err, float((P.sum(1) - 1).abs().max()), float((P.sum(2) - 1).abs().max()))
-                    xp_err = max(xp_err, float((torch.einsum("bi,bij->bj", x, P) - y).abs().max()))
+                    stoch_err = max_or_nan(stoch_err, float((P.sum(1) - 1).abs().max()),
+                                           float((P.sum(2) - 1).abs().max()))
+                    xp_err = max_or_nan(xp_err, float((torch.einsum("bi,bij->bj", x, P) - y).abs().max()))
         jac_min[dist] = lo
         out[f"jac_min_{dist}"] = lo
-    out["jac_min_monotone"] = min(jac_min[d] for d in MONOTONE)
+    out["jac_min_monotone"] = min_or_nan(jac_min[d] for d in MONOTONE)
     # every non-monotone sigmoid must show some entry < −1e−3: the largest of their minima
-    out["jac_min_nonmonotone_max"] = max(jac_min[d] for d in SIGMOIDS if d not in MONOTONE)
+    out["jac_min_nonmonotone_max"] = max_or_nan(jac_min[d] for d in SIGMOIDS if d not in MONOTONE)
     out["perm_stochastic_err"] = stoch_err
     out["perm_xp_err"] = xp_err
     return out
@@ -512,10 +515,11 @@ def swap_error_checks(*, steepness: float) -> dict[str, float]:
         with torch.no_grad():
             y, _ = sorter2[d](torch.stack([b, a], 1), return_permutation=False)
             err = (y[:, 0] - torch.minimum(a, b)).abs()
-            formula_dev = max(formula_dev, float((err - swap_error(b, steepness=beta, distribution=d)).abs().max()))
+            formula_dev = max_or_nan(formula_dev,
+                                     float((err - swap_error(b, steepness=beta, distribution=d)).abs().max()))
             sup = float(swap_error(grid, steepness=beta, distribution=d).max()) * beta
         out[f"swap_err_sup_{d}"] = sup
-        rel_dev = max(rel_dev, abs(sup / worst - 1))
+        rel_dev = max_or_nan(rel_dev, abs(sup / worst - 1))
     out["swap_err_formula_dev"] = formula_dev
     out["swap_err_bound_rel_dev"] = rel_dev
     return out

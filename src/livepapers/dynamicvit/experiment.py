@@ -32,6 +32,7 @@ from torch import nn
 from livepapers.core import dist
 from livepapers.core.config import ConfigError, Profile
 from livepapers.core.runs import RunContext
+from livepapers.core.stats import max_or_nan
 from livepapers.core.train import cosine, set_lr
 
 from . import figures
@@ -200,8 +201,8 @@ def measure_cost(cfg: Config, ctx: RunContext) -> dict[str, float]:
     out["flops_bench_pruned_g"] = analytic_pruned / 1e9
     out["flops_traced_dense_g"] = traced_dense / 1e9
     out["flops_traced_pruned_g"] = traced_pruned / 1e9
-    out["flops_traced_rel_diff"] = max(abs(traced_dense - analytic_dense) / analytic_dense,
-                                       abs(traced_pruned - analytic_pruned) / analytic_pruned)
+    out["flops_traced_rel_diff"] = max_or_nan(abs(traced_dense - analytic_dense) / analytic_dense,
+                                              abs(traced_pruned - analytic_pruned) / analytic_pruned)
     out["flops_ratio_bench"] = analytic_dense / analytic_pruned
 
     b = cfg.bench
@@ -488,7 +489,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
             acc_rows.append({"variant": variant, "rho": r, "acc": a, "recall": rec})
         model.set_token_ratio(trained)
 
-    metrics["acc_static_best"] = max(metrics["acc_random_keep"], metrics["acc_fixed_centre"])
+    metrics["acc_static_best"] = max_or_nan(metrics["acc_random_keep"], metrics["acc_fixed_centre"])
     metrics["acc_drop_pts"] = metrics["acc_teacher"] - metrics["acc_dynamic"]
     metrics["dyn_minus_static_pts"] = metrics["acc_dynamic"] - metrics["acc_static_best"]
     metrics["recall_ratio_dyn_random"] = metrics["recall_dynamic"] / max(metrics["recall_random_keep"], 1e-12)

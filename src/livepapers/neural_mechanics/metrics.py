@@ -7,9 +7,7 @@ Names: ``<stat>_<run>_<kind>`` for the worst model (``WORST[stat]``: the largest
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from livepapers.core.stats import max_or_nan, min_or_nan
 
 BROKEN_KINDS = ("scale", "rescale")  # conservation broken by a finite learning rate (translation is not, at wd 0)
 SGD_RUNS, MOMENTUM_RUNS, FULL_BATCH_RUN = ("R1", "R2"), ("R3", "R4"), "R5"
@@ -47,16 +45,6 @@ def slope_key(kind: str) -> str:
 def time_keys(run_id: str) -> tuple[str, str]:
     """Wall and CPU seconds of one run."""
     return f"time_{run_id}_s", f"cpu_{run_id}_s"
-
-
-def max_or_nan(values: Any) -> float:
-    """The largest value, NaN if any value is NaN (Python's ``max`` would skip a NaN that is not first)."""
-    return float(np.max(np.asarray(list(values), dtype=np.float64)))
-
-
-def min_or_nan(values: Any) -> float:
-    """The smallest value, NaN if any value is NaN."""
-    return float(np.min(np.asarray(list(values), dtype=np.float64)))
 
 
 def put_per_model(m: dict[str, float], vals: dict[tuple[str, str, str], dict[str, float]]) -> None:
