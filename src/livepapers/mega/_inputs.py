@@ -10,41 +10,10 @@ Seeds: a function that draws random numbers takes its ``generator`` as an ``int`
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any
-
 import torch
 from torch import Tensor
 
-
-def as_generator(seed: Any, name: str = "generator") -> torch.Generator:
-    """``seed`` as a ``torch.Generator``: a generator is returned unchanged, an int seeds a new CPU generator."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return torch.Generator().manual_seed(int(seed))
-    raise ValueError(f"{name} must be an int seed or a torch.Generator, got {type(seed).__name__}")
-
-
-def as_seed(seed: Any, name: str = "seed") -> int:
-    """``seed`` as an int for ``torch.manual_seed``: an int is returned, a ``torch.Generator`` supplies one draw."""
-    if isinstance(seed, torch.Generator):
-        return int(torch.randint(0, 2**62, (1,), generator=seed))
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return int(seed)
-    raise ValueError(f"{name} must be an int seed or a torch.Generator, got {type(seed).__name__}")
-
-
-def check_positive(value: Any, name: str) -> float:
-    """``value`` as a finite float > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if isinstance(value, bool) or not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+from livepapers.core.inputs import as_generator, as_seed, check_positive  # noqa: F401 (this package's checks, shared)
 
 
 def _name(dtype: torch.dtype) -> str:

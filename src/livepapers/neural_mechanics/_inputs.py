@@ -13,14 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-
-def as_generator(seed: Any, name: str = "generator") -> torch.Generator:
-    """``seed`` as a ``torch.Generator``: a generator is returned unchanged, an int seeds a new CPU generator."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return torch.Generator().manual_seed(int(seed))
-    raise ValueError(f"{name} must be an int seed or a torch.Generator, got {type(seed).__name__}")
+from livepapers.core.inputs import as_generator  # noqa: F401 (this package's checks, shared)
 
 
 def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
