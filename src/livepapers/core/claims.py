@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -298,6 +298,13 @@ class Metric:
     def produced_in(self, profile: str) -> bool:
         """Whether a run of ``profile`` returns this metric (``profiles=None``: every profile)."""
         return self.profiles is None or profile in self.profiles
+
+
+def profiles_where(profiles: Mapping[str, Any], produced: Any) -> tuple[str, ...] | None:
+    """For ``Metric(profiles=...)``: the names of the profiles whose config makes ``produced(config)`` true,
+    or None when every profile does (``profiles`` is the paper's ``PROFILES``)."""
+    names = tuple(name for name, prof in profiles.items() if produced(getattr(prof, "config", prof)))
+    return None if len(names) == len(profiles) else names
 
 
 def check_declared(claims: Sequence[Claim], metrics: Mapping[str, Metric]) -> None:

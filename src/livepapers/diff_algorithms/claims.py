@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from livepapers.core.claims import AllOf, Band, Claim, Metric
+from livepapers.core.claims import AllOf, Band, Claim, Metric, profiles_where
 
 from .experiment import MONK_PROBLEMS, N15_SIGMOIDS, PARTS, PROFILES, Config, render_key
 from .sorting import MONOTONE, RANKING_METRICS, SIGMOIDS, WORST_SWAP_ERROR
@@ -13,8 +13,7 @@ from .sorting import MONOTONE, RANKING_METRICS, SIGMOIDS, WORST_SWAP_ERROR
 
 def _profiles(produced: Callable[[Config], bool]) -> tuple[str, ...] | None:
     """The profiles whose config produces a metric (None: every profile)."""
-    names = tuple(p for p, prof in PROFILES.items() if produced(prof.config))
-    return None if len(names) == len(PROFILES) else names
+    return profiles_where(PROFILES, produced)
 
 
 RANKING = {"em": "exact match (whole ranking right)", "ew": "element-wise rank accuracy",

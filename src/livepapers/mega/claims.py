@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio, Slope
+from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio, Slope, profiles_where
 
 from .efficiency import CHUNK_TIME_SLOPE, EFF_KINDS, RATIO_KINDS, mem_key, ratio_key, slope_key, time_key
 from .experiment import LISTOPS_MODELS, MODELS, PROFILES, Config, sweep_key
@@ -23,8 +23,7 @@ LABEL = {"mega": "full Mega", "mega_chunk": "Mega-chunk", "mega_h0": "Mega witho
 
 def _profiles(produced: Callable[[Config], bool]) -> tuple[str, ...] | None:
     """The profiles whose config produces a metric (None: every profile)."""
-    names = tuple(p for p, prof in PROFILES.items() if produced(prof.config))
-    return None if len(names) == len(PROFILES) else names
+    return profiles_where(PROFILES, produced)
 
 
 _LENGTHS = sorted({L for prof in PROFILES.values() for L in prof.config.eff_lengths})
