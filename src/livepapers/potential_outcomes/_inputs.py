@@ -17,8 +17,34 @@ def _rows(idx: np.ndarray, limit: int = 5) -> str:
     return f"rows [{shown}]{more}"
 
 
-def as_vector(v: ArrayLike, name: str) -> np.ndarray:
-    """A 1-D float64 array; NaN/inf or a wrong shape raise a ValueError naming ``name`` and the rows."""
+def same_index(**named: ArrayLike | None) -> None:
+    """Refuse pandas inputs whose indexes differ: they would otherwise be paired by position, not by label.
+
+    Every pandas Series/DataFrame among ``named`` (name -> value, None skipped) must carry the same index in the
+    same order as the first one; NumPy arrays and lists carry no labels and pair by position. Inputs of different
+    lengths are left to the length checks. (statsmodels refuses unaligned endog/exog in the same way.)
+    """
+    first: tuple[str, pd.Index] | None = None
+    for name, v in named.items():
+        if not isinstance(v, (pd.Series, pd.DataFrame)):
+            continue
+        if first is None:
+            first = (name, v.index)
+            continue
+        ref_name, ref = first
+        if len(v.index) != len(ref) or v.index.equals(ref):
+            continue
+        pos = int(np.flatnonzero(np.asarray(v.index != ref))[0]) if not (ref.has_duplicates or
+                                                                          v.index.has_duplicates) else 0
+        a, b = (i.item() if isinstance(i, np.generic) else i for i in (ref[pos], v.index[pos]))
+        raise ValueError(f"{ref_name} and {name} carry different pandas indexes (position {pos}: label "
+                         f"{a!r} vs {b!r}); pair them by label first (e.g. "
+                         f"{name}.loc[{ref_name}.index]) or pass NumPy arrays to pair them by position")
+
+
+def as_vector(v: ArrayLike, name: str, *, finite: bool = True) -> np.ndarray:
+    """A 1-D float64 array; NaN/inf (unless ``finite=False``) or a wrong shape raise a ValueError naming ``name``
+    and the rows."""
     if v is None:
         raise ValueError(f"{name} is required")
     if isinstance(v, pd.DataFrame):
@@ -33,7 +59,7 @@ def as_vector(v: ArrayLike, name: str) -> np.ndarray:
         a = a.reshape(-1) if a.ndim == 2 and 1 in a.shape else a
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
-    bad = np.flatnonzero(~np.isfinite(a))
+    bad = np.flatnonzero(~np.isfinite(a)) if finite else np.empty(0, dtype=int)
     if bad.size:
         raise ValueError(f"{name} has missing or non-finite values in {_rows(bad)}")
     return a
@@ -42,6 +68,8 @@ def as_vector(v: ArrayLike, name: str) -> np.ndarray:
 def as_treatment(t: ArrayLike, name: str = "treatment") -> np.ndarray:
     """Binary 0/1 treatment as float64; other values raise a ValueError naming the rows."""
     a = as_vector(t, name)
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (no units)")
     bad = np.flatnonzero((a != 0) & (a != 1))
     if bad.size:
         raise ValueError(f"{name} must be binary 0/1; {_rows(bad)} hold {sorted(set(a[bad].tolist()))[:5]}")
@@ -85,15 +113,24 @@ def as_matrix(x: ArrayLike | None, n: int, name: str = "X") -> tuple[np.ndarray,
     return m, names
 
 
-def check_inputs(y: ArrayLike, t: ArrayLike, x: ArrayLike | None = None
+def check_inputs(y: ArrayLike, t: ArrayLike, x: ArrayLike | None = None, **others: ArrayLike | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Validate (Y, T, X) together: Y given, equal lengths, binary T, no missing values."""
+    """Validate (Y, T, X) together: Y given, equal lengths, binary T, no missing values, and pandas inputs on one
+    index. ``others`` (e.g. ``propensity=e``) are further per-unit inputs checked for the same index only."""
     tt = as_treatment(t, "treatment")
     yy = as_vector(y, "outcome")  # None -> "outcome is required"
     if yy.size != tt.size:
         raise ValueError(f"outcome has {yy.size} rows but treatment has {tt.size}")
     xx, names = as_matrix(x, tt.size)
+    same_index(outcome=y, treatment=t, X=x, **others)
     return yy, tt, xx, names
+
+
+def check_n_boot(n_boot: int) -> int:
+    """Bootstrap draws: 0 switches the bootstrap off (SE NaN); one draw has no spread, so 1 is refused."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0 or n_boot == 1:
+        raise ValueError(f"n_boot must be 0 (no bootstrap SE) or >= 2, got {n_boot}")
+    return int(n_boot)
 
 
 def check_propensity(e: ArrayLike, n: int, name: str = "propensity") -> np.ndarray:

@@ -22,7 +22,7 @@ import pandas as pd
 import statsmodels.api as sm
 from sklearn.base import clone
 
-from ._inputs import ArrayLike, as_matrix, as_treatment, as_vector, check_propensity
+from ._inputs import ArrayLike, as_matrix, as_treatment, as_vector, check_propensity, same_index
 
 
 class PropensityModel:
@@ -50,6 +50,7 @@ class PropensityModel:
     def fit(self, T: ArrayLike, X: ArrayLike) -> PropensityModel:
         t = as_treatment(T)
         x, self.feature_names_ = as_matrix(X, t.size)
+        same_index(treatment=T, X=X)
         if self.model is None:
             sd = x.std(axis=0)
             self.keep_ = sd > 0
@@ -119,6 +120,7 @@ def balancing_weights(e: ArrayLike, T: ArrayLike, *, estimand: str = "ate", norm
     """
     t = as_treatment(T)
     p = check_propensity(e, t.size)
+    same_index(propensity=e, treatment=T)
     if estimand == "ate":
         w = np.where(t == 1, 1 / p, 1 / (1 - p))
     elif estimand == "att":
@@ -142,6 +144,7 @@ def effective_sample_size(weights: ArrayLike, T: ArrayLike) -> dict[str, float]:
     w = as_vector(weights, "weights")
     if w.size != t.size:
         raise ValueError(f"weights has {w.size} rows but treatment has {t.size}")
+    same_index(weights=weights, treatment=T)
     out = {}
     for name, arm in (("treated", 1), ("control", 0)):
         wa = w[t == arm]
@@ -189,6 +192,7 @@ def balance_table(X: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = Non
     """
     t = as_treatment(T)
     x, names = as_matrix(X, t.size)
+    same_index(X=X, treatment=T, weights=weights, matches=matches)
     x1, x0 = x[t == 1], x[t == 0]
     s1, s0 = x1.var(axis=0, ddof=1), x0.var(axis=0, ddof=1)
     denom = np.sqrt((s1 + s0) / 2)
@@ -227,11 +231,16 @@ def balance_table(X: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = Non
 def overlap_summary(e: ArrayLike, T: ArrayLike, *, bounds: tuple[float, float] = (0.1, 0.9),
                     bins: int = 20) -> dict[str, Any]:
     r"""Range of :math:`\hat e` per arm, share of units outside ``bounds`` and per-arm histogram counts."""
+    lo, hi = (float(v) for v in bounds)
+    if not 0 <= lo < hi <= 1:
+        raise ValueError(f"bounds must satisfy 0 <= lo < hi <= 1, got ({lo:g}, {hi:g})")
+    if int(bins) < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
     t = as_treatment(T)
     p = as_vector(e, "propensity")
     if p.size != t.size:
         raise ValueError(f"propensity has {p.size} rows but treatment has {t.size}")
-    lo, hi = bounds
+    same_index(propensity=e, treatment=T)
     outside = (p < lo) | (p > hi)
     edges = np.linspace(0, 1, bins + 1)
     return {
@@ -246,17 +255,41 @@ def overlap_summary(e: ArrayLike, T: ArrayLike, *, bounds: tuple[float, float] =
     }
 
 
-def trim(e: ArrayLike, *, rule: float | str = 0.1) -> np.ndarray:
+def check_trim_rule(rule: float | str | tuple[float, float]) -> float | str | tuple[float, float]:
+    """Validate a trimming rule (see :func:`trim`) without propensity scores, so estimators can refuse it early."""
+    if isinstance(rule, str):
+        if rule != "optimal":
+            raise ValueError(f"rule must be a float in (0, 0.5), a pair (lo, hi) or 'optimal', got {rule!r}")
+        return rule
+    if isinstance(rule, (tuple, list, np.ndarray)):
+        if len(rule) != 2:
+            raise ValueError(f"trimming bounds must be a pair (lo, hi), got {tuple(rule)}")
+        lo, hi = (float(v) for v in rule)
+        if not 0 <= lo < hi <= 1:
+            raise ValueError(f"trimming bounds must satisfy 0 <= lo < hi <= 1, got ({lo:g}, {hi:g})")
+        return (lo, hi)
+    try:
+        a = float(rule)
+    except (TypeError, ValueError):
+        raise ValueError(f"rule must be a float in (0, 0.5), a pair (lo, hi) or 'optimal', got {rule!r}") from None
+    if not 0 < a < 0.5:
+        raise ValueError(f"trimming threshold must be in (0, 0.5), got {a:g}")
+    return a
+
+
+def trim(e: ArrayLike, *, rule: float | str | tuple[float, float] = 0.1) -> np.ndarray:
     r"""Boolean mask of units to keep (Crump, Hotz, Imbens & Mitnik 2009).
 
-    ``rule=a`` (float in (0, 0.5)) keeps :math:`a \le \hat e \le 1-a`; ``rule="optimal"`` keeps
+    ``rule=a`` (float in (0, 0.5)) keeps :math:`a \le \hat e \le 1-a`; ``rule=(lo, hi)`` keeps
+    :math:`lo \le \hat e \le hi` (asymmetric bounds, ``0 <= lo < hi <= 1``); ``rule="optimal"`` keeps
     :math:`g = 1/(\hat e(1-\hat e)) \le \gamma` with :math:`\gamma = 2E[g \mid g \le \gamma]`, or everything
     when :math:`\max g \le 2\bar g`. Trimming changes the estimand: report the units kept.
     """
+    rule = check_trim_rule(rule)
     p = check_propensity(e, len(e) if hasattr(e, "__len__") else 0)
+    if isinstance(rule, tuple):
+        return (p >= rule[0]) & (p <= rule[1])
     if isinstance(rule, str):
-        if rule != "optimal":
-            raise ValueError(f"rule must be a float in (0, 0.5) or 'optimal', got {rule!r}")
         g = 1.0 / (p * (1 - p))
         if g.max() <= 2 * g.mean():
             return np.ones(p.size, dtype=bool)
@@ -265,7 +298,4 @@ def trim(e: ArrayLike, *, rule: float | str = 0.1) -> np.ndarray:
         ok = np.flatnonzero(gs <= 2 * cmean)  # g_(k) <= 2 E[g | g <= g_(k)]
         gamma = 2 * cmean[ok[-1]]
         return g <= gamma
-    a = float(rule)
-    if not 0 < a < 0.5:
-        raise ValueError(f"trimming threshold must be in (0, 0.5), got {a}")
-    return (p >= a) & (p <= 1 - a)
+    return (p >= rule) & (p <= 1 - rule)

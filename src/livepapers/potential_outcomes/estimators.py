@@ -30,8 +30,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
 
-from ._inputs import ArrayLike, as_vector, check_inputs, check_propensity
-from .design import PropensityModel, balancing_weights, effective_sample_size, trim
+from ._inputs import ArrayLike, as_vector, check_inputs, check_n_boot, check_propensity
+from .design import PropensityModel, balancing_weights, check_trim_rule, effective_sample_size, trim
 from .estimate import Estimate
 
 # ---------------------------------------------------------------------------------------------------------
@@ -54,10 +54,17 @@ def _stratified_indices(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _bootstrap_se(fn: Callable[[np.ndarray], float], t: np.ndarray, n_boot: int, seed: int) -> tuple[float, np.ndarray]:
+    """SD of ``fn`` over within-arm resamples. Draws where the estimate is undefined (e.g. trimming left one arm
+    empty) are left out of the SD, with a warning; the caller reports how many in ``n_boot_failed``."""
     rng = np.random.default_rng(seed)
     vals = np.empty(n_boot)
     for b in range(n_boot):
         vals[b] = fn(_stratified_indices(t, rng))
+    failed = int((~np.isfinite(vals)).sum())
+    if failed:
+        warnings.warn(f"{failed} of {n_boot} bootstrap draws gave no estimate (an arm was empty after trimming?) "
+                      "and were undefined; the SE uses the others (diagnostics['n_boot_failed'])",
+                      RuntimeWarning, stacklevel=3)
     vals = vals[np.isfinite(vals)]
     return (float(vals.std(ddof=1)) if vals.size > 1 else float("nan")), vals
 
@@ -187,7 +194,7 @@ class RegressionAdjustment:
         outcome_model: for standardisation: None (OLS per arm), any sklearn regressor (per arm) or
             :class:`PooledOutcome`.
         estimand: ``"ate"`` (all methods) or ``"att"`` (standardisation only).
-        n_boot: bootstrap draws for standardisation (resampled within arm).
+        n_boot: bootstrap draws for standardisation (resampled within arm); 0 = no bootstrap (SE NaN).
         seed: bootstrap seed.
     """
 
@@ -200,7 +207,7 @@ class RegressionAdjustment:
         if estimand != "ate" and method != "standardization":
             raise ValueError(f"estimand {estimand!r} needs method='standardization'")
         self.method, self.outcome_model, self.estimand = method, outcome_model, estimand
-        self.n_boot, self.seed = n_boot, seed
+        self.n_boot, self.seed = check_n_boot(n_boot), seed
 
     def fit(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike) -> RegressionAdjustment:
         y, t, x, names = check_inputs(Y, T, X)
@@ -224,8 +231,9 @@ class RegressionAdjustment:
 
             tau = point(np.arange(n))
             se, draws = _bootstrap_se(point, t, self.n_boot, self.seed) if self.n_boot > 1 else (float("nan"), None)
+            failed = self.n_boot - draws.size if draws is not None else 0
             self.estimate_ = Estimate(tau, se, self.estimand, "regression-standardization", n,
-                                      {"n_boot": self.n_boot}, draws)
+                                      {"n_boot": self.n_boot, "n_boot_failed": failed}, draws)
         return self
 
 
@@ -324,11 +332,12 @@ class IPW:
         estimand: ``"ate"``, ``"att"``, ``"atc"`` or ``"ato"`` (overlap weights, Li, Morgan & Zaslavsky 2018).
         normalized: True = Hájek (default), False = Horvitz–Thompson.
         propensity_model: a :class:`PropensityModel` (default: unpenalised logit) or a classifier.
-        trim: None, a fixed threshold a (keep a ≤ ê ≤ 1−a) or ``"optimal"`` (Crump et al. 2009); the estimand
+        trim: None, a fixed threshold a (keep a ≤ ê ≤ 1−a), bounds ``(lo, hi)`` (keep lo ≤ ê ≤ hi) or
+            ``"optimal"`` (Crump et al. 2009); the estimand
             becomes the trimmed-population one and ``n_used`` says how many units remain.
         se: ``"bootstrap"`` (default; within-arm resampling, propensity re-fitted and trimming re-applied in each
             draw) or ``"sandwich"`` (stacked M-estimation with the default logit, see :func:`ipw_sandwich_se`).
-        n_boot: bootstrap draws.
+        n_boot: bootstrap draws; 0 = no bootstrap (SE NaN unless ``se="sandwich"``).
         seed: bootstrap seed.
     """
 
@@ -341,7 +350,9 @@ class IPW:
         self.se = se
         if estimand == "ato" and not normalized:
             raise ValueError("the overlap estimand 'ato' is defined with normalised weights only (normalized=True)")
-        self.estimand, self.normalized, self.trim, self.n_boot, self.seed = estimand, normalized, trim, n_boot, seed
+        trim = None if trim is None else check_trim_rule(trim)
+        self.estimand, self.normalized, self.trim, self.seed = estimand, normalized, trim, seed
+        self.n_boot = check_n_boot(n_boot)
         self.propensity_model = propensity_model
 
     def _ps(self) -> PropensityModel:
@@ -350,7 +361,7 @@ class IPW:
 
     def fit(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike | None = None, *, e: ArrayLike | None = None) -> IPW:
         """Fit; ``e`` = known propensity scores (then the bootstrap keeps them fixed)."""
-        y, t, x, _ = check_inputs(Y, T, X)
+        y, t, x, _ = check_inputs(Y, T, X, propensity=e)
         known = e is not None
         pm = self._ps()
         if known:
@@ -391,6 +402,7 @@ class IPW:
         self.propensity_ = e_all
         self.weights_ = w
         diag = {"ess": effective_sample_size(w, t), "n_trimmed": int((~keep).sum()), "known_propensity": known,
+                "n_boot_failed": self.n_boot - draws.size if draws is not None else 0,
                 "e_min": float(e_all.min()), "e_max": float(e_all.max())}
         if not known:
             diag.update(ps_converged=pm.converged_, ps_llf=pm.llf_)
@@ -442,7 +454,7 @@ class AIPW:
     def fit(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike | None = None, *, e: ArrayLike | None = None,
             mu0: ArrayLike | None = None, mu1: ArrayLike | None = None) -> AIPW:
         """Fit; ``e``, ``mu0``, ``mu1`` = known nuisance values (skips fitting that nuisance)."""
-        y, t, x, names = check_inputs(Y, T, X)
+        y, t, x, names = check_inputs(Y, T, X, propensity=e, mu0=mu0, mu1=mu1)
         n = t.size
         k = self._folds()
         ee = check_propensity(e, n) if e is not None else np.empty(n)
@@ -539,6 +551,8 @@ class PSMatching:
                  n_var_neighbors: int = 1, estimand: str = "att", propensity_model: Any = None) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if caliper is not None and not caliper > 0:
+            raise ValueError(f"caliper must be positive or None, got {caliper}")
         if distance not in ("logit_ps", "mahalanobis"):
             raise ValueError(f"distance must be 'logit_ps' or 'mahalanobis', got {distance!r}")
         if variance not in ("population", "sample"):
@@ -553,7 +567,7 @@ class PSMatching:
 
     def fit(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike | None = None, *, e: ArrayLike | None = None
             ) -> PSMatching:
-        y, t, x, _ = check_inputs(Y, T, X)
+        y, t, x, _ = check_inputs(Y, T, X, propensity=e)
         n = t.size
         if self.distance == "logit_ps":
             if e is not None:
@@ -683,6 +697,32 @@ class PSMatching:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _stratum_variances(arms: list[tuple[np.ndarray, np.ndarray]]) -> tuple[list[float], int]:
+    r""":math:`\hat V_s = s_{1s}^2/n_{1s} + s_{0s}^2/n_{0s}` per stratum; an arm with one unit in a stratum borrows
+    the arm's pooled within-stratum variance (or its variance over all strata when no stratum has two units)."""
+    fill = []  # per position in the (treated, control) pairs
+    for j in (0, 1):
+        ys = [pair[j] for pair in arms]
+        dof = sum(v.size - 1 for v in ys if v.size > 1)
+        if dof > 0:
+            # s²_pooled = Σ_s (n_s − 1) s²_s / Σ_s (n_s − 1) over strata with n_s ≥ 2
+            fill.append(sum((v.size - 1) * v.var(ddof=1) for v in ys if v.size > 1) / dof)
+        else:
+            every = np.concatenate(ys)
+            fill.append(float(every.var(ddof=1)) if every.size > 1 else float("nan"))
+    out, n_single = [], 0
+    for y1, y0 in arms:
+        s1 = y1.var(ddof=1) if y1.size > 1 else fill[0]
+        s0 = y0.var(ddof=1) if y0.size > 1 else fill[1]
+        n_single += int(y1.size == 1) + int(y0.size == 1)
+        out.append(float(s1 / y1.size + s0 / y0.size))
+    if n_single:
+        warnings.warn(f"{n_single} stratum arm(s) hold one unit; their variance is the arm's pooled within-stratum "
+                      "variance (its variance over all strata where no stratum holds two)", RuntimeWarning,
+                      stacklevel=3)
+    return out, n_single
+
+
 class Subclassification:
     r"""Subclassification (stratification) on :math:`\hat e`.
 
@@ -690,6 +730,12 @@ class Subclassification:
     ``strata_on="treated"``), outer strata open-ended, intervals closed on the left.
     :math:`\hat\tau_{ATE} = \sum_s (n_s/n)(\bar Y_{1s}-\bar Y_{0s})`, ATT weights :math:`n_{1s}/n_1`;
     SE :math:`= \sqrt{\sum_s w_s^2 \hat V_s}` with :math:`\hat V_s = s_{1s}^2/n_{1s} + s_{0s}^2/n_{0s}`.
+    An arm with a single unit in a stratum has no within-stratum variance (it would add 0, and with many strata
+    the SE would reach 0); its :math:`s_{ws}^2` is then the arm's pooled within-stratum variance
+    :math:`\sum_s (n_{ws}-1)s_{ws}^2/\sum_s (n_{ws}-1)` over the strata holding ≥ 2 units of that arm (the
+    survey-sampling "lonely unit → average of the other strata" rule; the point estimate is unchanged), or, when
+    no stratum holds two units of the arm, the arm's variance over all kept units (conservative: it ignores the
+    strata). Either case warns and is counted in ``diagnostics["n_singleton_arms"]``.
     Strata lacking an arm are dropped with a warning. ``common_support=True`` first drops units whose ê lies
     outside the other arm's range. Diagnostics hold within-stratum SMDs (pooled pre-adjustment SD).
     """
@@ -707,7 +753,7 @@ class Subclassification:
 
     def fit(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike | None = None, *, e: ArrayLike | None = None
             ) -> Subclassification:
-        y, t, x, names = check_inputs(Y, T, X)
+        y, t, x, names = check_inputs(Y, T, X, propensity=e)
         n = t.size
         if e is not None:
             p = check_propensity(e, n)
@@ -728,7 +774,7 @@ class Subclassification:
         stratum = np.searchsorted(inner, p, side="right")  # [q_{s-1}, q_s), open-ended outer strata
         sd1, sd0 = x[t == 1].std(axis=0, ddof=1), x[t == 0].std(axis=0, ddof=1)
         denom = np.sqrt((sd1**2 + sd0**2) / 2) if x.shape[1] else np.array([])
-        rows, smd_rows = [], []
+        rows, smd_rows, arms = [], [], []
         dropped_treated = 0
         for s in range(self.n_strata):
             m = keep & (stratum == s)
@@ -739,15 +785,16 @@ class Subclassification:
                     warnings.warn(f"stratum {s} lacks {'controls' if y0.size == 0 else 'treated units'}; dropped "
                                   f"({y1.size} treated, {y0.size} controls)", RuntimeWarning, stacklevel=2)
                 continue
-            v = (y1.var(ddof=1) if y1.size > 1 else 0.0) / y1.size + (y0.var(ddof=1) if y0.size > 1 else 0.0) / y0.size
+            arms.append((y1, y0))
             rows.append({"stratum": s, "n": int(m.sum()), "n_treated": int(y1.size), "n_control": int(y0.size),
-                         "effect": float(y1.mean() - y0.mean()), "var": float(v)})
+                         "effect": float(y1.mean() - y0.mean())})
             if x.shape[1]:
                 smd = (x[m & (t == 1)].mean(0) - x[m & (t == 0)].mean(0)) / np.where(denom > 0, denom, np.nan)
                 smd_rows.append(dict(zip(names, smd.tolist()), stratum=s))
         if not rows:
             raise ValueError("no stratum holds both treated and control units")
         tab = pd.DataFrame(rows)
+        tab["var"], n_single = _stratum_variances(arms)
         size = tab["n"] if self.estimand == "ate" else tab["n_treated"]
         w = size / size.sum()
         tau = float(np.sum(w * tab["effect"]))
@@ -755,8 +802,9 @@ class Subclassification:
         tab["weight"] = w
         smd_tab = pd.DataFrame(smd_rows).set_index("stratum") if smd_rows else pd.DataFrame()
         diag = {"strata": tab, "strata_smd": smd_tab, "n_dropped_common_support": int((~keep).sum()),
-                "n_treated_dropped": int(dropped_treated),
-                "max_abs_smd_within": float(np.nanmax(np.abs(smd_tab.to_numpy()))) if len(smd_tab) else float("nan")}
+                "n_treated_dropped": int(dropped_treated), "n_singleton_arms": n_single,
+                # NaN when any within-stratum SMD is undefined (zero pooled SD): not skipped
+                "max_abs_smd_within": float(np.max(np.abs(smd_tab.to_numpy()))) if smd_tab.size else float("nan")}
         self.stratum_ = np.where(keep, stratum, -1)
         self.estimate_ = Estimate(tau, se, self.estimand, "subclassification", int(tab["n"].sum()), diag)
         return self

@@ -24,7 +24,7 @@ from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold
 
-from ._inputs import ArrayLike, as_matrix, as_vector, check_inputs
+from ._inputs import ArrayLike, as_matrix, as_vector, check_inputs, same_index
 from .design import PropensityModel
 
 
@@ -38,11 +38,24 @@ def default_final_model(seed: int = 0) -> GradientBoostingRegressor:
 
 
 def pehe(tau_hat: ArrayLike, tau: ArrayLike) -> float:
-    r"""Precision in estimating heterogeneous effects, :math:`\sqrt{\mathrm{mean}((\hat\tau(X_i)-\tau(X_i))^2)}`."""
-    a, b = as_vector(tau_hat, "tau_hat"), as_vector(tau, "tau")
+    r"""Precision in estimating heterogeneous effects, :math:`\sqrt{\mathrm{mean}((\hat\tau(X_i)-\tau(X_i))^2)}`.
+
+    NaN (inf) predictions in ``tau_hat`` give a NaN (inf) PEHE — a failed learner is not scored as a good one;
+    ``tau`` (the truth) must be finite.
+    """
+    a, b = as_vector(tau_hat, "tau_hat", finite=False), as_vector(tau, "tau")
+    if a.size == 0:
+        raise ValueError("tau_hat is empty (no units)")
     if a.size != b.size:
         raise ValueError(f"tau_hat has {a.size} rows but tau has {b.size}")
+    same_index(tau_hat=tau_hat, tau=tau)
     return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def _check_cross_fit(k: int) -> int:
+    if k < 1:
+        raise ValueError(f"cross_fit must be >= 1 (1 = no cross-fitting), got {k}")
+    return k
 
 
 def _ps(model: Any) -> PropensityModel:
@@ -82,6 +95,8 @@ class _Learner:
         x, _ = as_matrix(X, len(X))
         if x.shape[1] != self.n_features_:
             raise ValueError(f"X has {x.shape[1]} columns, the learner was fitted with {self.n_features_}")
+        if x.shape[0] == 0:
+            raise ValueError("X has no rows")
         return self._effect(x)
 
     def ate(self, X: ArrayLike) -> float:
@@ -166,7 +181,7 @@ class DRLearner(_Learner):
     def __init__(self, *, outcome_model: Any = None, propensity_model: Any = None, final: Any = None,
                  cross_fit: int = 5, seed: int = 0) -> None:
         self.outcome_model, self.propensity_model, self.final = outcome_model, propensity_model, final
-        self.cross_fit, self.seed = cross_fit, seed
+        self.cross_fit, self.seed = _check_cross_fit(cross_fit), seed
 
     def fit(self, Y: ArrayLike, T: ArrayLike, *, X: ArrayLike) -> DRLearner:
         y, t, x = self._prepare(Y, T, X)
@@ -189,7 +204,7 @@ class RLearner(_Learner):
     def __init__(self, *, outcome_model: Any = None, propensity_model: Any = None, final: Any = None,
                  cross_fit: int = 5, seed: int = 0) -> None:
         self.outcome_model, self.propensity_model, self.final = outcome_model, propensity_model, final
-        self.cross_fit, self.seed = cross_fit, seed
+        self.cross_fit, self.seed = _check_cross_fit(cross_fit), seed
 
     def fit(self, Y: ArrayLike, T: ArrayLike, *, X: ArrayLike) -> RLearner:
         y, t, x = self._prepare(Y, T, X)
@@ -268,6 +283,11 @@ class CausalForest(_Learner):
             raise ValueError(f"subsample must be in (0, 1], got {subsample}")
         if min_leaf < 1:
             raise ValueError(f"min_leaf must be >= 1, got {min_leaf}")
+        if not 0 <= alpha < 0.5:
+            raise ValueError(f"alpha must be in [0, 0.5), got {alpha}")
+        if mtry is not None and mtry < 1:
+            raise ValueError(f"mtry must be >= 1 or None, got {mtry}")
+        _check_cross_fit(cross_fit)
         self.n_estimators, self.min_leaf, self.subsample, self.honest = n_estimators, min_leaf, subsample, honest
         self.mtry, self.alpha, self.outcome_model, self.propensity_model = mtry, alpha, outcome_model, propensity_model
         self.cross_fit, self.seed = cross_fit, seed
