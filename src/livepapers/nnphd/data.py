@@ -18,6 +18,8 @@ import torch
 from scipy.integrate import solve_ivp
 from torch import Tensor
 
+from livepapers.core.inputs import as_generator
+
 __all__ = [
     "DampedDoublePendulum",
     "DampedOscillator2D",
@@ -28,6 +30,11 @@ __all__ = [
 ]
 
 F64 = torch.float64
+
+
+def _as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
+    """``None`` (torch's global RNG) or a ``torch.Generator``; an int seeds a new one (once per call)."""
+    return None if generator is None else as_generator(generator)
 
 
 def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator | None) -> Tensor:
@@ -125,8 +132,9 @@ class DampedOscillator2D(_System):
     def nc_acceleration(self, q: Tensor, qdot: Tensor, t: Tensor | float = 0.0) -> Tensor:
         return -self.gamma * qdot
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def sample(self, n: int, generator: torch.Generator | int | None = None) -> dict[str, Tensor]:
         r"""n i.i.d. states $q, \dot q \sim U[-1.5, 1.5]^2$ with exact accelerations."""
+        generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         q = _uniform((n, 2), -self.box, self.box, generator)
         qdot = _uniform((n, 2), -self.box, self.box, generator)
         z = torch.zeros(n, dtype=F64)
@@ -223,11 +231,12 @@ class DampedDoublePendulum(_System):
         return -self.gamma * torch.linalg.solve(self.mass_matrix(q), qdot)
 
     def initial_states(
-        self, n_traj: int, generator: torch.Generator | None = None, *, theta_max: float = math.pi / 2,
+        self, n_traj: int, generator: torch.Generator | int | None = None, *, theta_max: float = math.pi / 2,
         omega_max: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         r"""$\theta \sim U[-\theta_{max}, \theta_{max}]^2$, $\omega \sim U[-\omega_{max}, \omega_{max}]^2$:
         ``(n_traj, 2)`` each."""
+        generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         q = _uniform((n_traj, 2), -theta_max, theta_max, generator)
         qdot = _uniform((n_traj, 2), -omega_max, omega_max, generator)
         return q, qdot
@@ -237,12 +246,13 @@ class DampedDoublePendulum(_System):
         n_traj: int,
         t_span: tuple[float, float] = (0.0, 4.0),
         n_points: int = 200,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
         *,
         theta_max: float = math.pi / 2,
         omega_max: float = 1.0,
     ) -> dict[str, Tensor]:
         """``n_traj`` trajectories from random initial states, ``n_points`` equally spaced samples each."""
+        generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         q0, qd0 = self.initial_states(n_traj, generator, theta_max=theta_max, omega_max=omega_max)
         t = torch.linspace(t_span[0], t_span[1], n_points, dtype=F64)
         q, qdot = self.simulate(q0, qd0, t)
@@ -294,10 +304,11 @@ class UranusNeptune(_System):
         n_traj: int = 1,
         t_span: tuple[float, float] = (0.0, 2 * math.pi),
         n_points: int = 2000,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
     ) -> dict[str, Tensor]:
         """Uranus' orbit from (1, 0), velocity (0, 1): ``n_points`` samples over ``t_span`` (deterministic;
         ``n_traj`` must be 1 and ``generator`` is unused)."""
+        generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         if n_traj != 1:
             raise ValueError(f"UranusNeptune has a single trajectory, n_traj must be 1, got {n_traj}")
         t = torch.linspace(t_span[0], t_span[1], n_points, dtype=F64)
@@ -326,7 +337,7 @@ class UranusNeptuneRing(UranusNeptune):
         n_traj: int | None = None,
         t_span: tuple[float, float] = (0.0, 2 * math.pi),
         n_points: int = 250,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
     ) -> dict[str, Tensor]:
         """All particles, ``n_points`` samples each (deterministic; ``generator`` unused)."""
         n = self.n_particles if n_traj is None else int(n_traj)
@@ -383,9 +394,10 @@ class Inspiral(_System):
     def nc_acceleration(self, q: Tensor, qdot: Tensor, t: Tensor | float = 0.0) -> Tensor:
         return self.radiation_reaction(q, qdot)
 
-    def initial_states(self, n_traj: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def initial_states(self, n_traj: int, generator: torch.Generator | int | None = None) -> tuple[Tensor, Tensor]:
         r"""$r_0 \sim U[0.9, 1.1]$, speed $\sqrt{1/r_0}(1 + e)$ perpendicular to x with $e \sim U[0, 0.05]$,
         random orientation and sense of rotation: ``(n_traj, 2)`` each."""
+        generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         r0 = _uniform((n_traj,), 0.9, 1.1, generator)
         e = _uniform((n_traj,), 0.0, 0.05, generator)
         psi = _uniform((n_traj,), 0.0, 2 * math.pi, generator)
@@ -399,12 +411,13 @@ class Inspiral(_System):
         n_traj: int = 8,
         t_span: tuple[float, float] = (0.0, 100.0),
         n_points: int = 500,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
         *,
         r_stop: float = 0.6,
     ) -> dict[str, Tensor]:
         """``n_traj`` inspirals integrated until r < ``r_stop`` (or ``t_span[1]``), ``n_points`` samples each,
         equally spaced in time."""
+        generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         q0, qd0 = self.initial_states(n_traj, generator)
         parts = []
         for i in range(n_traj):
