@@ -21,5 +21,5 @@ def test_int_seed_equals_a_generator_seeded_with_it():
 
 
 def test_bad_seed_is_named():
-    with pytest.raises(ValueError, match="generator must be an int seed or a torch.Generator"):
+    with pytest.raises(ValueError, match=r"generator must be an int seed or a torch\.Generator"):
         DampedOscillator2D().sample(4, generator="seven")

@@ -50,5 +50,5 @@ def test_simulators_are_deterministic_and_carry_truth():
     x1 = ov.X["x1"].to_numpy()
     assert (ov.T[x1 < 0.5] == 0).all() and (ov.T[x1 > 0.7] == 1).all()
     np.testing.assert_allclose(ov.tau, 1 + 4 * (x1 - 0.6) ** 2)
-    with pytest.raises(ValueError, match=r"torch\.Generator or an int"):
+    with pytest.raises(ValueError, match=r"generator must be an int seed or a torch\.Generator"):
         data.kang_schafer(10, 1.5)

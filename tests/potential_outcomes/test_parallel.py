@@ -11,9 +11,10 @@ import torch
 
 from livepapers.core.runs import RunContext
 from livepapers.potential_outcomes import experiment as ex
+from livepapers.potential_outcomes import fits
 
-TINY = dataclasses.replace(ex.PROFILES["smoke"].config, n_perm=200, n_boot=4, bayes_draws=20, coverage_reps=20,
-                           ks_reps=4, hte_n=300, forest_trees=4, limits_n=300, ovb_ref_n=5000, figures=False)
+TINY = dataclasses.replace(ex.PROFILES["smoke"].config, n_perm=200, n_boot=4, n_draws=20, coverage_reps=20,
+                           ks_reps=4, hte_n=300, n_estimators=4, limits_n=300, ovb_ref_n=5000, figures=False)
 
 
 def _run(tmp_path, threads: int) -> dict[str, float]:
@@ -40,8 +41,8 @@ def test_metrics_identical_with_one_and_two_workers(tmp_path):
 
 def test_fits_run_longest_first_and_come_back_in_order(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(ex, "_fit", lambda task: seen.append(task.name) or task.name)
-    tasks = [ex._Fit("uc", k, 0, TINY, None, None, None) for k in ("ols", "causal_forest", "ipw", "aipw_gbm")]
+    monkeypatch.setattr(fits, "fit", lambda task: seen.append(task.name) or task.name)
+    tasks = [fits.Fit("uc", k, 0, 4, None, None, None) for k in ("ols", "causal_forest", "ipw", "aipw_gbm")]
     ctx = RunContext(tmp_path, seed=0, config=TINY)
-    assert ex._run_fits(tasks, ctx, "test", workers=1) == ["ols", "causal_forest", "ipw", "aipw_gbm"]
+    assert fits.run_fits(tasks, ctx, "test", workers=1) == ["ols", "causal_forest", "ipw", "aipw_gbm"]
     assert seen[:2] == ["causal_forest", "aipw_gbm"]

@@ -231,27 +231,33 @@ def test_pehe_of_nan_predictions_is_nan():
         pehe([1.0, 1.0], [np.nan, 1.0])  # the truth must be finite
 
 
+def _finish(plan, ctx) -> None:
+    from livepapers.potential_outcomes import fits
+
+    plan.finish(fits.run_fits(plan.tasks, ctx, "test", workers=1))
+
+
 def test_heterogeneity_metrics_propagate_a_failed_learner(tmp_path, monkeypatch):
     from sklearn.linear_model import LinearRegression
 
-    from livepapers.potential_outcomes import experiment as ex
+    from livepapers.potential_outcomes import fits
 
     cfg, ctx = _ctx(tmp_path, hte_n=300, hte_reps=1)
-    monkeypatch.setattr(ex, "_learners", lambda cfg, seed: {
+    monkeypatch.setattr(fits, "learners", lambda n_estimators, seed: {
         "T-learner (OLS)": TLearner(LinearRegression()), "X-learner": TLearner(LinearRegression()),
         "DR-learner": TLearner(LinearRegression()), "R-learner": TLearner(LinearRegression()),
         "causal forest": _NaNEffect()})
     m = {}
-    ex._heterogeneity(cfg, ctx, m)
+    _finish(fits.heterogeneity_plan(cfg, ctx, m), ctx)
     assert np.isnan(m["nw_d_pehe_cf"]) and np.isnan(m["nw_d_cf_in_range"])
     assert np.isnan(m["nw_d_pehe_ratio_best"])  # min over learners must not skip the NaN one
     assert np.isfinite(m["nw_d_pehe_x"])
 
 
 def test_limits_minimum_ratios_propagate_nan(tmp_path, monkeypatch):
-    from livepapers.potential_outcomes import experiment as ex
+    from livepapers.potential_outcomes import fits
 
-    cfg, ctx = _ctx(tmp_path, limits_n=300, limits_reps=1, forest_trees=2, ovb_ref_n=2000)
+    cfg, ctx = _ctx(tmp_path, limits_n=300, limits_reps=1, n_estimators=2, ovb_ref_n=2000)
 
     class NaNIPW:  # a failed IPW fit
         def __init__(self, **kw):
@@ -261,10 +267,10 @@ def test_limits_minimum_ratios_propagate_nan(tmp_path, monkeypatch):
             self.estimate_ = Estimate(float("nan"), float("nan"), "ate", "stub", 0)
             return self
 
-    monkeypatch.setattr(ex, "IPW", NaNIPW)
-    monkeypatch.setattr(ex, "XLearner", lambda seed=0: _NaNEffect())
+    monkeypatch.setattr(fits, "IPW", NaNIPW)
+    monkeypatch.setattr(fits, "XLearner", lambda seed=0: _NaNEffect())
     m = {}
-    ex._limits(cfg, ctx, m)
+    _finish(fits.limits_plan(cfg, ctx, m), ctx)
     assert np.isnan(m["uc_bias_ipw"]) and np.isnan(m["uc_min_bias_ratio"])
     assert np.isnan(m["ov_x_rmse_ratio"]) and np.isnan(m["ov_min_rmse_ratio"])
     assert np.isfinite(m["ov_t_rmse_ratio"])
@@ -275,7 +281,7 @@ def test_experiment_metrics_propagate_nan(tmp_path, monkeypatch):
 
     from livepapers.potential_outcomes import experiment as ex
 
-    cfg, ctx = _ctx(tmp_path, n_boot=2, n_perm=50, bayes_draws=10, coverage_reps=5)
+    cfg, ctx = _ctx(tmp_path, n_boot=2, n_perm=50, n_draws=10, coverage_reps=5)
     real_ra, real_bal, real_dim = ex.RegressionAdjustment, ex.balance_table, ex.DifferenceInMeans
 
     class LinNaN(real_ra):  # Lin's SE fails: the minimum CI bound over DiM/ANCOVA/Lin is undefined

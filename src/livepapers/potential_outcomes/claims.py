@@ -4,9 +4,121 @@ Thresholds are the spec's (papers/potential-outcomes.md, "Checks" and "Performan
 first run. Where the spec gives a reference value without a tolerance (ANCOVA/Lin SEs, naive Kang–Schafer bias
 "≈ −10") the tolerance is stated here: ±1 on the SEs (as for the Neyman SE), [−12, −8] for the naive bias.
 The real-data checks are deterministic (one seed suffices); the simulation checks replicate inside ``run``.
+``METRICS`` declares every metric ``run`` returns; the name families come from :mod:`.metrics`.
 """
 
-from livepapers.core.claims import AllOf, Band, Claim, Order, Ratio
+from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio
+
+from .metrics import (
+    KS_ESTIMATORS,
+    KS_STATS,
+    LEARNERS,
+    OV_LEARNERS,
+    UC_ESTIMATORS,
+    ks_key,
+    ov_key,
+    pehe_key,
+    uc_key,
+)
+
+_US = "US$"  # effects on 1978 earnings (NSW)
+_KG = "kg"  # weight gain 1971–1982 (NHEFS)
+_BAND = "x₁ ∈ [0.5, 0.7]"  # the overlap band of the overlap-violation simulator
+
+# every metric run() returns, in every profile (the smoke profile only has fewer replications)
+METRICS: dict[str, Metric] = {
+    # R1: NSW randomised experiment
+    "nsw_dim": Metric("difference in means, NSW experiment", _US, None),
+    "nsw_neyman_se": Metric("Neyman SE of the difference in means, NSW experiment", _US, None),
+    "nsw_neyman_minus_hc2": Metric("|Neyman SE − HC2 SE of OLS on the treatment| (0 in exact arithmetic)", _US, False),
+    "nsw_frt_p": Metric("Fisher randomisation test p-value of the sharp null, NSW experiment", "", None),
+    "nsw_ancova": Metric("ANCOVA estimate, NSW experiment", _US, None),
+    "nsw_ancova_se": Metric("HC2 SE of the ANCOVA estimate, NSW experiment", _US, None),
+    "nsw_lin": Metric("Lin (2013) interacted regression estimate, NSW experiment", _US, None),
+    "nsw_lin_se": Metric("HC2 SE of the Lin estimate, NSW experiment", _US, None),
+    "nsw_standardization": Metric("standardisation (g-formula) estimate, NSW experiment", _US, None),
+    "nsw_standardization_se": Metric("bootstrap SE of the standardisation estimate, NSW experiment", _US, None),
+    "nsw_bayes": Metric("posterior mean SATE by Bayesian imputation, NSW experiment", _US, None),
+    "nsw_bayes_sd": Metric("posterior SD of the SATE by Bayesian imputation, NSW experiment", _US, None),
+    "nsw_min_ci_lo": Metric("lowest lower 95 % CI bound of difference in means, ANCOVA and Lin", _US, None),
+    # R2: NSW treated vs CPS controls
+    "cps_naive": Metric("naive difference in means, NSW treated vs CPS controls", _US, None),
+    "cps_ps_llf": Metric("log-likelihood of the propensity logit, NSW + CPS", "", None),
+    "cps_ps_converged": Metric("1 if the propensity logit converged, NSW + CPS (precondition of the design)", "",
+                               True),
+    "cps_ipw_att": Metric("Hájek IPW ATT, NSW + CPS", _US, None),
+    "cps_ipw_att_se": Metric("bootstrap SE of the IPW ATT, NSW + CPS", _US, None),
+    "cps_aipw_att": Metric("AIPW ATT, NSW + CPS", _US, None),
+    "cps_aipw_att_se": Metric("influence-function SE of the AIPW ATT, NSW + CPS", _US, None),
+    "cps_nn_att": Metric("1-NN propensity-score matching ATT, NSW + CPS", _US, None),
+    "cps_nn_att_se": Metric("Abadie–Imbens SE of the matching ATT, NSW + CPS", _US, None),
+    "cps_nn_unmatched": Metric("treated units without a control within the caliper, NSW + CPS", "units", None),
+    "cps_subclass_att": Metric("subclassification ATT, 10 treated-decile strata, NSW + CPS", _US, None),
+    "cps_subclass_att_se": Metric("SE of the 10-stratum subclassification ATT, NSW + CPS", _US, None),
+    "cps_subclass_cs_att": Metric("10-stratum subclassification ATT with common support, NSW + CPS", _US, None),
+    "cps_subclass5_att": Metric("subclassification ATT, 5 pooled quintiles (coarse teaching case), NSW + CPS", _US,
+                                None),
+    "cps_subclass5_max_smd_within": Metric("largest within-stratum |SMD|, 5 pooled quintiles, NSW + CPS", "", False),
+    "cps_subclass10_max_smd_within": Metric("largest within-stratum |SMD|, 10 treated deciles, NSW + CPS", "", False),
+    "cps_max_smd_before": Metric("largest |SMD| of the DW-style regressors before adjustment, NSW + CPS", "", None),
+    "cps_max_smd_after": Metric("largest |SMD| of the DW-style regressors after ATT weighting, NSW + CPS", "", False),
+    "cps_max_smd_after_matching": Metric("largest |SMD| of the DW-style regressors after 1-NN matching, NSW + CPS", "",
+                                         False),
+    "cps_ess_control": Metric("Kish effective sample size of the ATT-weighted controls, NSW + CPS", "units", True),
+    "cps_share_outside": Metric("share of units with ê outside [0.1, 0.9], NSW + CPS", "", None),
+    "cps_share_outside_treated": Metric("share of treated units with ê outside [0.1, 0.9], NSW + CPS", "", None),
+    # R3: NHEFS
+    "nhefs_unadjusted": Metric("unadjusted difference in mean weight gain, quitters vs non-quitters (NHEFS)", _KG,
+                               None),
+    "nhefs_ipw": Metric("Hájek IPW ATE of quitting smoking on weight gain (NHEFS)", _KG, None),
+    "nhefs_ipw_se": Metric("bootstrap SE of the IPW ATE (NHEFS)", _KG, None),
+    "nhefs_ipw_ht": Metric("Horvitz–Thompson IPW ATE (NHEFS)", _KG, None),
+    "nhefs_weight_mean": Metric("mean inverse-probability weight 1/ê or 1/(1 − ê) (NHEFS)", "", None),
+    "nhefs_weight_max": Metric("largest inverse-probability weight (NHEFS)", "", None),
+    "nhefs_sw_mean": Metric("mean stabilised weight (NHEFS)", "", None),
+    "nhefs_sw_max": Metric("largest stabilised weight (NHEFS)", "", None),
+    "nhefs_standardization": Metric("standardisation (g-formula, pooled outcome model) ATE (NHEFS)", _KG, None),
+    "nhefs_standardization_se": Metric("bootstrap SE of the standardisation ATE (NHEFS)", _KG, None),
+    "nhefs_aipw": Metric("AIPW ATE with the pooled outcome model (NHEFS)", _KG, None),
+    "nhefs_aipw_se": Metric("influence-function SE of the AIPW ATE (NHEFS)", _KG, None),
+    "nhefs_aipw_per_arm": Metric("AIPW ATE with per-arm OLS outcome models (NHEFS)", _KG, None),
+    # R4: Kang–Schafer, estimators of E[Y(1)] = 210
+    **{ks_key(k, stat): Metric(f"{what} of {doc} for E[Y(1)] = 210 (Kang–Schafer)", "", better)
+       for k, doc in KS_ESTIMATORS.items() for stat, (what, better) in KS_STATS.items()},
+    # R5: Nie–Wager heterogeneity
+    **{pehe_key("D", name): Metric(f"PEHE of the {name}, Nie–Wager setup D (mean over replications)", "", False)
+       for name in LEARNERS},
+    **{pehe_key("B", name): Metric(f"PEHE of the {name}, Nie–Wager setup B (contrast, no verdict)", "", False)
+       for name in LEARNERS},
+    "nw_d_pehe_ratio_best": Metric("PEHE of the best flexible learner / PEHE of the OLS T-learner, setup D", "",
+                                   False),
+    "nw_d_cf_in_range": Metric("share of causal-forest predictions within the range of τ, setup D", "", True),
+    # R6: limits of ML without design
+    "uc_reference_bias": Metric("omitted-variable bias of OLS on W and X under unmeasured confounding "
+                                "(large-sample reference)", "", None),
+    **{uc_key(k): Metric(f"bias of {doc} under unmeasured confounding (τ = 1)", "", None)
+       for k, doc in UC_ESTIMATORS.items()},
+    "uc_min_bias_ratio": Metric("smallest |bias| / |reference bias| over the estimators that see X only", "", None),
+    "ov_share_outside": Metric("share of units with ê outside [0.1, 0.9] under the overlap violation", "", None),
+    **{ov_key(k, "outside"): Metric(f"CATE RMSE of the {doc} outside the overlap band {_BAND}", "", False)
+       for k, doc in OV_LEARNERS.items()},
+    **{ov_key(k, "inside"): Metric(f"CATE RMSE of the {doc} inside the overlap band {_BAND}", "", False)
+       for k, doc in OV_LEARNERS.items()},
+    **{ov_key(k, "ratio"): Metric(f"CATE RMSE of the {doc} outside / inside the overlap band", "", None)
+       for k, doc in OV_LEARNERS.items()},
+    "ov_min_rmse_ratio": Metric("smaller of the T- and X-learner's outside / inside RMSE ratios", "", None),
+    # R7: Darfur sensitivity analysis
+    "darfur_estimate": Metric("OLS effect of being directly harmed on the peace index (Darfur)", "", None),
+    "darfur_se": Metric("classical SE of the Darfur effect", "", None),
+    "darfur_t": Metric("t-value of the Darfur effect", "", None),
+    "darfur_dof": Metric("residual degrees of freedom of the Darfur regression", "", None),
+    "darfur_r2yd_x": Metric("partial R² of the treatment with the outcome (Darfur)", "", None),
+    "darfur_rv": Metric("robustness value RV_q, q = 1 (Darfur)", "", None),
+    "darfur_rv_alpha": Metric("robustness value RV_q,α, q = 1, α = 0.05 (Darfur)", "", None),
+    "evalue_rr2": Metric("E-value of a risk ratio of 2", "", None),
+    # R8: Neyman interval
+    "neyman_coverage": Metric("coverage of the Neyman 95 % interval over complete re-randomisations", "", True),
+}
 
 CLAIMS = (
     Claim(

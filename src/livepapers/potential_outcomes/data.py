@@ -22,8 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from livepapers.core.inputs import as_seed
+
 NSW_COVARIATES = ("age", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75")
 NHEFS_CATEGORICAL = ("education", "exercise", "active")
+NHEFS_BASE = ("sex", "race", "age", "smokeintensity", "smokeyrs", "wt71")
+NHEFS_SQUARED = ("age", "smokeintensity", "smokeyrs", "wt71")
+DARFUR_COVARIATES = ("directlyharmed", "age", "farmer_dar", "herder_dar", "pastvoted", "hhsize_darfur", "female")
 
 
 def _package_dir(pkg: str, install: str) -> Path:
@@ -101,6 +106,15 @@ def load_nhefs(complete: bool = True) -> pd.DataFrame:
     return df[num].astype(np.float64).reset_index(drop=True)
 
 
+def nhefs_design(df: pd.DataFrame) -> pd.DataFrame:
+    """Hernán–Robins covariates of :func:`load_nhefs`: sex, race, age, age², education (dummies), smokeintensity
+    (+²), smokeyrs (+²), exercise and active (dummies), wt71 (+²)."""
+    x = df[list(NHEFS_BASE) + [c for c in df.columns if c.startswith(("education_", "exercise_", "active_"))]].copy()
+    for c in NHEFS_SQUARED:
+        x[f"{c}2"] = x[c] ** 2
+    return x
+
+
 def load_darfur() -> pd.DataFrame:
     """Darfur survey (Hazlett 2019) as shipped by PySensemakr 0.0.8, float64; ``village`` expanded to dummies
     ``village_<name>`` (first level dropped) for village fixed effects."""
@@ -113,6 +127,12 @@ def load_darfur() -> pd.DataFrame:
     return pd.concat([df.astype(np.float64), dummies], axis=1)
 
 
+def darfur_design(df: pd.DataFrame) -> pd.DataFrame:
+    """Cinelli & Hazlett's (2020) regressors of :func:`load_darfur`: directlyharmed (the treatment), age, farmer,
+    herder, past voting, household size, female and the village fixed effects."""
+    return df[list(DARFUR_COVARIATES) + [c for c in df.columns if c.startswith("village_")]]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # simulators
 # ---------------------------------------------------------------------------------------------------------
@@ -120,16 +140,16 @@ def load_darfur() -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SimData:
-    """A simulated data set with its truth.
+    r"""A simulated data set with its truth.
 
     Attributes:
         X: observed covariates (n, p) as a DataFrame.
         T: treatment (n,) in {0, 1}.
         Y: observed outcome (n,).
-        tau: true CATE τ(X_i) (n,) (for Kang–Schafer: None).
-        ate: true average effect (for Kang–Schafer: the target E[Y(1)] = 210).
+        tau: true CATE $\tau(X_i)$ (n,) (for Kang–Schafer: None).
+        ate: true average effect (for Kang–Schafer: the target $E[Y(1)] = 210$).
         e: true propensity (n,).
-        mu0, mu1: true E[Y(0) | X], E[Y(1) | X] (n,).
+        mu0, mu1: true $E[Y(0) \mid X]$, $E[Y(1) \mid X]$ (n,).
         extra: generator-specific arrays (Kang–Schafer's latent Z, the unmeasured U, ...).
     """
 
@@ -145,15 +165,11 @@ class SimData:
 
 
 def as_numpy_rng(generator: torch.Generator | int | np.random.Generator | None) -> np.random.Generator:
-    """A NumPy generator seeded from a torch.Generator (one draw from it) or an int seed."""
+    """A NumPy generator seeded from a torch.Generator (one draw from it, ``core.inputs.as_seed``) or an int seed;
+    a NumPy generator is used as is."""
     if isinstance(generator, np.random.Generator):
         return generator
-    if isinstance(generator, torch.Generator):
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        return np.random.default_rng(seed)
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        return np.random.default_rng(int(generator))
-    raise ValueError(f"generator is required: a torch.Generator or an int seed, got {type(generator).__name__}")
+    return np.random.default_rng(as_seed(generator, "generator"))
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
@@ -170,10 +186,10 @@ def _check_n(n: int) -> None:
 
 
 def kang_schafer(n: int, generator: torch.Generator | int) -> SimData:
-    r"""Kang & Schafer (2007): :math:`Z\sim N(0,I_4)`, :math:`Y = 210 + 27.4Z_1 + 13.7(Z_2+Z_3+Z_4) + \varepsilon`,
-    :math:`P(W=1\mid Z) = \mathrm{expit}(-Z_1 + 0.5Z_2 - 0.25Z_3 - 0.1Z_4)`; observed
-    :math:`X = (e^{Z_1/2},\ Z_2/(1+e^{Z_1}) + 10,\ (Z_1Z_3/25 + 0.6)^3,\ (Z_2+Z_4+20)^2)`.
-    Target: :math:`E[Y] = 210` with Y observed only when W = 1 (``ate`` holds 210; ``extra["Z"]`` the truth)."""
+    r"""Kang & Schafer (2007): $Z\sim N(0,I_4)$, $Y = 210 + 27.4Z_1 + 13.7(Z_2+Z_3+Z_4) + \varepsilon$,
+    $P(W=1\mid Z) = \mathrm{expit}(-Z_1 + 0.5Z_2 - 0.25Z_3 - 0.1Z_4)$; observed
+    $X = (e^{Z_1/2},\ Z_2/(1+e^{Z_1}) + 10,\ (Z_1Z_3/25 + 0.6)^3,\ (Z_2+Z_4+20)^2)$.
+    Target: $E[Y] = 210$ with Y observed only when W = 1 (``ate`` holds 210; ``extra["Z"]`` the truth)."""
     _check_n(n)
     rng = as_numpy_rng(generator)
     z = rng.standard_normal((n, 4))
@@ -189,15 +205,15 @@ def kang_schafer(n: int, generator: torch.Generator | int) -> SimData:
 def nie_wager(setup: str, n: int, d: int = 6, sigma: float = 1.0,
               generator: torch.Generator | int | None = None) -> SimData:
     r"""Nie & Wager (2021) setups A–D (``causalml.dataset.synthetic_data`` modes 1–4):
-    :math:`Y = b(X) + (W - 0.5)\tau(X) + \sigma\varepsilon`.
+    $Y = b(X) + (W - 0.5)\tau(X) + \sigma\varepsilon$.
 
-    A: :math:`X\sim U(0,1)^d`, :math:`b=\sin(\pi X_1X_2)+2(X_3-0.5)^2+X_4+0.5X_5`,
-    :math:`e=\mathrm{clip}(\sin(\pi X_1X_2), 0.1, 0.9)`, :math:`\tau=(X_1+X_2)/2`.
-    B: :math:`X\sim N(0,I_d)`, :math:`b=\max(0,X_1+X_2,X_3)+\max(0,X_4+X_5)`, :math:`e=0.5`,
-    :math:`\tau=X_1+\log(1+e^{X_2})`.
-    C: :math:`X\sim N(0,I_d)`, :math:`b=2\log(1+e^{X_1+X_2+X_3})`, :math:`e=1/(1+e^{X_2+X_3})`, :math:`\tau=1`.
-    D: :math:`X\sim N(0,I_d)`, :math:`b=[\max(0,X_1+X_2+X_3)+\max(0,X_4+X_5)]/2`,
-    :math:`e=1/(1+e^{-X_1}+e^{-X_2})`, :math:`\tau=\max(0,X_1+X_2+X_3)-\max(0,X_4+X_5)`.
+    A: $X\sim U(0,1)^d$, $b=\sin(\pi X_1X_2)+2(X_3-0.5)^2+X_4+0.5X_5$,
+    $e=\mathrm{clip}(\sin(\pi X_1X_2), 0.1, 0.9)$, $\tau=(X_1+X_2)/2$.
+    B: $X\sim N(0,I_d)$, $b=\max(0,X_1+X_2,X_3)+\max(0,X_4+X_5)$, $e=0.5$,
+    $\tau=X_1+\log(1+e^{X_2})$.
+    C: $X\sim N(0,I_d)$, $b=2\log(1+e^{X_1+X_2+X_3})$, $e=1/(1+e^{X_2+X_3})$, $\tau=1$.
+    D: $X\sim N(0,I_d)$, $b=[\max(0,X_1+X_2+X_3)+\max(0,X_4+X_5)]/2$,
+    $e=1/(1+e^{-X_1}+e^{-X_2})$, $\tau=\max(0,X_1+X_2+X_3)-\max(0,X_4+X_5)$.
     """
     _check_n(n)
     if setup not in ("A", "B", "C", "D"):
@@ -230,9 +246,9 @@ def nie_wager(setup: str, n: int, d: int = 6, sigma: float = 1.0,
 
 
 def unmeasured_confounding(n: int, strength: float = 1.0, generator: torch.Generator | int | None = None) -> SimData:
-    r""":math:`X\sim N(0,I_5)`, :math:`U\sim N(0,1)` unobserved,
-    :math:`W\sim\mathrm{Bern}(\mathrm{expit}(0.5X_1+\gamma U))`,
-    :math:`Y = X_1 + 0.5X_2 + \tau W + \gamma U + \varepsilon`, :math:`\tau = 1`, :math:`\gamma` = ``strength``.
+    r"""$X\sim N(0,I_5)$, $U\sim N(0,1)$ unobserved,
+    $W\sim\mathrm{Bern}(\mathrm{expit}(0.5X_1+\gamma U))$,
+    $Y = X_1 + 0.5X_2 + \tau W + \gamma U + \varepsilon$, $\tau = 1$, $\gamma$ = ``strength``.
     ``e`` is the propensity given X and U; ``extra["U"]`` holds U."""
     _check_n(n)
     rng = as_numpy_rng(generator)
@@ -246,8 +262,8 @@ def unmeasured_confounding(n: int, strength: float = 1.0, generator: torch.Gener
 
 
 def overlap_violation(n: int, generator: torch.Generator | int | None = None) -> SimData:
-    r""":math:`X\sim U(0,1)^5`; W = 0 if :math:`X_1 < 0.5`, W = 1 if :math:`X_1 > 0.7`, Bern(0.5) in between;
-    :math:`Y = \sin(\pi X_2) + \tau(X)W + 0.5\varepsilon`, :math:`\tau(X) = 1 + 4(X_1-0.6)^2`."""
+    r"""$X\sim U(0,1)^5$; W = 0 if $X_1 < 0.5$, W = 1 if $X_1 > 0.7$, Bern(0.5) in between;
+    $Y = \sin(\pi X_2) + \tau(X)W + 0.5\varepsilon$, $\tau(X) = 1 + 4(X_1-0.6)^2$."""
     _check_n(n)
     rng = as_numpy_rng(generator)
     x = rng.random((n, 5))

@@ -2,14 +2,14 @@ r"""Design stage (outcome-blind): propensity model, balance, overlap, trimming, 
 
 Nothing here takes the outcome Y — that is the point of Rubin's design stage (Dominici et al. 2021, §3).
 
-* Propensity score :math:`e(x) = P(W=1 \mid X=x)`, by default an unpenalised logit fitted by Newton's method
+* Propensity score $e(x) = P(W=1 \mid X=x)$, by default an unpenalised logit fitted by Newton's method
   (statsmodels ``Logit``) on internally standardised regressors (the MLE is invariant to that scaling).
-* Standardised mean difference :math:`\mathrm{SMD} = (\bar x_1 - \bar x_0)/\sqrt{(s_1^2 + s_0^2)/2}` with the
+* Standardised mean difference $\mathrm{SMD} = (\bar x_1 - \bar x_0)/\sqrt{(s_1^2 + s_0^2)/2}$ with the
   *unweighted, pre-adjustment* pooled SD as the denominator both before and after weighting or matching.
-* Crump et al. (2009) trimming: fixed :math:`0.1 \le e \le 0.9`, or "optimal": with
-  :math:`g = 1/(e(1-e))`, no trimming if :math:`\max g \le 2\,\bar g`, else keep :math:`g \le \gamma` where
-  :math:`\gamma = 2\,E[g \mid g \le \gamma]`.
-* Kish effective sample size per arm :math:`(\sum w)^2 / \sum w^2`.
+* Crump et al. (2009) trimming: fixed $0.1 \le e \le 0.9$, or "optimal": with
+  $g = 1/(e(1-e))$, no trimming if $\max g \le 2\,\bar g$, else keep $g \le \gamma$ where
+  $\gamma = 2\,E[g \mid g \le \gamma]$.
+* Kish effective sample size per arm $(\sum w)^2 / \sum w^2$.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from ._inputs import ArrayLike, as_matrix, as_treatment, as_vector, check_propen
 
 
 class PropensityModel:
-    r"""Estimated propensity score :math:`\hat e(x)`.
+    r"""Estimated propensity score $\hat e(x)$.
 
     Args:
         model: ``None`` = unpenalised logistic regression with intercept (statsmodels ``Logit``, Newton,
             regressors standardised internally); or any classifier with ``fit``/``predict_proba`` (cloned).
             Gradient-based sklearn fits should see standardised regressors (see README, Pitfalls).
-        clip: numerical clip of :math:`\hat e` to ``[clip, 1 - clip]`` (not trimming).
+        clip: numerical clip of $\hat e$ to ``[clip, 1 - clip]`` (not trimming).
         maxiter: Newton iterations for the default logit.
     """
 
@@ -74,7 +74,8 @@ class PropensityModel:
         return self
 
     def design(self, X: ArrayLike) -> np.ndarray:
-        """The default logit's regressor matrix :math:`Z` = [1, standardised X] (e = expit(Zβ), β = ``params_``)."""
+        r"""The default logit's regressor matrix $Z$ = [1, standardised X] ($e = \mathrm{expit}(Z\beta)$, $\beta$ =
+        ``params_``)."""
         if self.model is not None or not hasattr(self, "params_"):
             raise ValueError("design() needs a fitted default logit propensity model")
         x, _ = as_matrix(X, len(X))
@@ -87,7 +88,7 @@ class PropensityModel:
         return self.fitted_.predict_proba(x)[:, 1]
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        r""":math:`\hat e(x)` clipped to ``[clip, 1 - clip]``."""
+        r"""$\hat e(x)$ clipped to ``[clip, 1 - clip]``."""
         if not hasattr(self, "converged_"):
             raise ValueError("PropensityModel is not fitted; call fit(T, X) first")
         x, _ = as_matrix(X, len(X))
@@ -114,8 +115,8 @@ ESTIMANDS_W = ("ate", "att", "atc", "ato")
 def balancing_weights(e: ArrayLike, T: ArrayLike, *, estimand: str = "ate", normalized: bool = True) -> np.ndarray:
     r"""Inverse-probability weights for ``estimand``.
 
-    ATE: :math:`1/\hat e` (treated), :math:`1/(1-\hat e)` (controls); ATT: 1 and :math:`\hat e/(1-\hat e)`;
-    ATC: :math:`(1-\hat e)/\hat e` and 1; ATO (Li, Morgan & Zaslavsky 2018): :math:`1-\hat e` and :math:`\hat e`.
+    ATE: $1/\hat e$ (treated), $1/(1-\hat e)$ (controls); ATT: 1 and $\hat e/(1-\hat e)$;
+    ATC: $(1-\hat e)/\hat e$ and 1; ATO (Li, Morgan & Zaslavsky 2018): $1-\hat e$ and $\hat e$.
     ``normalized=True`` rescales the weights to sum to 1 within each arm (Hájek).
     """
     t = as_treatment(T)
@@ -139,7 +140,7 @@ def balancing_weights(e: ArrayLike, T: ArrayLike, *, estimand: str = "ate", norm
 
 
 def effective_sample_size(weights: ArrayLike, T: ArrayLike) -> dict[str, float]:
-    r"""Kish effective sample size per arm, :math:`(\sum w)^2/\sum w^2`."""
+    r"""Kish effective sample size per arm, $(\sum w)^2/\sum w^2$."""
     t = as_treatment(T)
     w = as_vector(weights, "weights")
     if w.size != t.size:
@@ -165,7 +166,7 @@ def _wmean_var(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _wks(x1: np.ndarray, w1: np.ndarray, x0: np.ndarray, w0: np.ndarray) -> float:
-    r"""Weighted Kolmogorov–Smirnov distance :math:`\max_v |F_1^w(v) - F_0^w(v)|` of one covariate."""
+    r"""Weighted Kolmogorov–Smirnov distance $\max_v |F_1^w(v) - F_0^w(v)|$ of one covariate."""
     grid = np.unique(np.concatenate([x1, x0]))
     o1, o0 = np.argsort(x1), np.argsort(x0)
     c1 = np.concatenate([[0.0], np.cumsum(w1[o1]) / w1.sum()])
@@ -179,9 +180,9 @@ def balance_table(X: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = Non
                   matches: ArrayLike | None = None) -> pd.DataFrame:
     r"""Standardised mean differences and variance ratios per covariate, before and (optionally) after.
 
-    SMD convention: :math:`(\bar x_1 - \bar x_0)/\sqrt{(s_1^2+s_0^2)/2}` with the unweighted pre-adjustment
-    SDs in the denominator, before and after (weighted means after). Target :math:`|\mathrm{SMD}| < 0.1`,
-    variance ratio :math:`s_1^2/s_0^2` in [0.5, 2]; (weighted) Kolmogorov–Smirnov distance of the covariate's
+    SMD convention: $(\bar x_1 - \bar x_0)/\sqrt{(s_1^2+s_0^2)/2}$ with the unweighted pre-adjustment
+    SDs in the denominator, before and after (weighted means after). Target $|\mathrm{SMD}| < 0.1$,
+    variance ratio $s_1^2/s_0^2$ in [0.5, 2]; (weighted) Kolmogorov–Smirnov distance of the covariate's
     distributions.
 
     Args:
@@ -230,7 +231,7 @@ def balance_table(X: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = Non
 
 def overlap_summary(e: ArrayLike, T: ArrayLike, *, bounds: tuple[float, float] = (0.1, 0.9),
                     bins: int = 20) -> dict[str, Any]:
-    r"""Range of :math:`\hat e` per arm, share of units outside ``bounds`` and per-arm histogram counts."""
+    r"""Range of $\hat e$ per arm, share of units outside ``bounds`` and per-arm histogram counts."""
     lo, hi = (float(v) for v in bounds)
     if not 0 <= lo < hi <= 1:
         raise ValueError(f"bounds must satisfy 0 <= lo < hi <= 1, got ({lo:g}, {hi:g})")
@@ -280,10 +281,10 @@ def check_trim_rule(rule: float | str | tuple[float, float]) -> float | str | tu
 def trim(e: ArrayLike, *, rule: float | str | tuple[float, float] = 0.1) -> np.ndarray:
     r"""Boolean mask of units to keep (Crump, Hotz, Imbens & Mitnik 2009).
 
-    ``rule=a`` (float in (0, 0.5)) keeps :math:`a \le \hat e \le 1-a`; ``rule=(lo, hi)`` keeps
-    :math:`lo \le \hat e \le hi` (asymmetric bounds, ``0 <= lo < hi <= 1``); ``rule="optimal"`` keeps
-    :math:`g = 1/(\hat e(1-\hat e)) \le \gamma` with :math:`\gamma = 2E[g \mid g \le \gamma]`, or everything
-    when :math:`\max g \le 2\bar g`. Trimming changes the estimand: report the units kept.
+    ``rule=a`` (float in (0, 0.5)) keeps $a \le \hat e \le 1-a$; ``rule=(lo, hi)`` keeps
+    $lo \le \hat e \le hi$ (asymmetric bounds, ``0 <= lo < hi <= 1``); ``rule="optimal"`` keeps
+    $g = 1/(\hat e(1-\hat e)) \le \gamma$ with $\gamma = 2E[g \mid g \le \gamma]$, or everything
+    when $\max g \le 2\bar g$. Trimming changes the estimand: report the units kept.
     """
     rule = check_trim_rule(rule)
     p = check_propensity(e, len(e) if hasattr(e, "__len__") else 0)

@@ -1,18 +1,18 @@
 r"""Average-effect estimators under the potential-outcome framework (Dominici et al. 2021, §2–4).
 
-Notation: units :math:`i=1..n`, binary treatment :math:`W_i`, outcome :math:`Y_i = W_iY_i(1) + (1-W_i)Y_i(0)`,
-covariates :math:`X_i`, propensity :math:`e(x)=P(W=1\mid X=x)`, outcome regressions :math:`\mu_w(x)=E[Y\mid X=x,W=w]`.
+Notation: units $i=1..n$, binary treatment $W_i$, outcome $Y_i = W_iY_i(1) + (1-W_i)Y_i(0)$,
+covariates $X_i$, propensity $e(x)=P(W=1\mid X=x)$, outcome regressions $\mu_w(x)=E[Y\mid X=x,W=w]$.
 
-* Difference in means (Neyman 1923): :math:`\hat\tau = \bar Y_1 - \bar Y_0`, :math:`\hat V = s_1^2/n_1 + s_0^2/n_0`.
-* Fisher randomisation test of the sharp null :math:`Y_i(1)=Y_i(0)`:
-  :math:`p = (1 + \#\{|T^{(r)}| \ge |T^{obs}|\})/(R+1)`.
-* Regression adjustment: ANCOVA (OLS :math:`Y \sim 1+W+X`), Lin (2013)
-  (:math:`Y \sim 1 + W + (X-\bar X) + W(X-\bar X)`), both with HC2 SEs; standardisation / g-formula
-  :math:`\hat\tau = n^{-1}\sum_i[\hat\mu_1(X_i)-\hat\mu_0(X_i)]`.
-* IPW: Horvitz–Thompson :math:`n^{-1}\sum[WY/\hat e - (1-W)Y/(1-\hat e)]` and Hájek (weights normalised per arm).
-* AIPW: :math:`\psi_i = \hat\mu_1 - \hat\mu_0 + W(Y-\hat\mu_1)/\hat e - (1-W)(Y-\hat\mu_0)/(1-\hat e)`,
-  :math:`\hat\tau=\bar\psi`, SE :math:`= \mathrm{sd}(\psi)/\sqrt n`.
-* Nearest-neighbour matching with the Abadie–Imbens (2006) variance; subclassification on :math:`\hat e`;
+* Difference in means (Neyman 1923): $\hat\tau = \bar Y_1 - \bar Y_0$, $\hat V = s_1^2/n_1 + s_0^2/n_0$.
+* Fisher randomisation test of the sharp null $Y_i(1)=Y_i(0)$:
+  $p = (1 + \#\{|T^{(r)}| \ge |T^{obs}|\})/(R+1)$.
+* Regression adjustment: ANCOVA (OLS $Y \sim 1+W+X$), Lin (2013)
+  ($Y \sim 1 + W + (X-\bar X) + W(X-\bar X)$), both with HC2 SEs; standardisation / g-formula
+  $\hat\tau = n^{-1}\sum_i[\hat\mu_1(X_i)-\hat\mu_0(X_i)]$.
+* IPW: Horvitz–Thompson $n^{-1}\sum[WY/\hat e - (1-W)Y/(1-\hat e)]$ and Hájek (weights normalised per arm).
+* AIPW: $\psi_i = \hat\mu_1 - \hat\mu_0 + W(Y-\hat\mu_1)/\hat e - (1-W)(Y-\hat\mu_0)/(1-\hat e)$,
+  $\hat\tau=\bar\psi$, SE $= \mathrm{sd}(\psi)/\sqrt n$.
+* Nearest-neighbour matching with the Abadie–Imbens (2006) variance; subclassification on $\hat e$;
   Bayesian model-based imputation (Rubin 1978).
 """
 
@@ -75,7 +75,7 @@ def _ols_hc2(y: np.ndarray, design: np.ndarray, col: int) -> tuple[float, float,
 
 
 class PooledOutcome:
-    r"""One outcome regression on :math:`(X, W, W\cdot X_{S})` for both arms (g-formula with interactions).
+    r"""One outcome regression on $(X, W, W\cdot X_{S})$ for both arms (g-formula with interactions).
 
     Args:
         model: any sklearn regressor (default OLS, ``LinearRegression``).
@@ -111,7 +111,7 @@ def _is_parametric_outcome(model: Any) -> bool:
 
 def fit_outcome_model(model: Any, x: np.ndarray, t: np.ndarray, y: np.ndarray, names: list[str]
                       ) -> Callable[[np.ndarray, int], np.ndarray]:
-    r"""Fit :math:`\hat\mu_w`; returns ``predict(x, w)``. ``model``: None (OLS per arm), a regressor (per arm)
+    r"""Fit $\hat\mu_w$; returns ``predict(x, w)``. ``model``: None (OLS per arm), a regressor (per arm)
     or :class:`PooledOutcome`."""
     if isinstance(model, PooledOutcome):
         idx = _interaction_index(model.interactions, names)
@@ -141,9 +141,9 @@ def fit_outcome_model(model: Any, x: np.ndarray, t: np.ndarray, y: np.ndarray, n
 
 
 class DifferenceInMeans:
-    r"""Neyman's difference in means :math:`\bar Y_1 - \bar Y_0` with :math:`\hat V = s_1^2/n_1 + s_0^2/n_0`.
+    r"""Neyman's difference in means $\bar Y_1 - \bar Y_0$ with $\hat V = s_1^2/n_1 + s_0^2/n_0$.
 
-    The SE equals the HC2 SE of the W coefficient of OLS :math:`Y \sim 1 + W`.
+    The SE equals the HC2 SE of the W coefficient of OLS $Y \sim 1 + W$.
     """
 
     def fit(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike | None = None) -> DifferenceInMeans:
@@ -155,10 +155,10 @@ class DifferenceInMeans:
 
 
 def randomization_test(Y: ArrayLike, T: ArrayLike, *, n_perm: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    r"""Fisher randomisation test of the sharp null :math:`Y_i(1)=Y_i(0)` for all i.
+    r"""Fisher randomisation test of the sharp null $Y_i(1)=Y_i(0)$ for all i.
 
-    Statistic :math:`|\bar Y_1 - \bar Y_0|`; W re-drawn by complete randomisation (n₁ fixed) ``n_perm`` times;
-    :math:`p = (1 + \#\{stat_{perm} \ge stat_{obs}\})/(R+1)`. Returns ``(stat_obs, p)``.
+    Statistic $|\bar Y_1 - \bar Y_0|$; W re-drawn by complete randomisation ($n_1$ fixed) ``n_perm`` times;
+    $p = (1 + \#\{stat_{perm} \ge stat_{obs}\})/(R+1)$. Returns ``(stat_obs, p)``.
     """
     y, t, _, _ = check_inputs(Y, T)
     if n_perm < 1:
@@ -187,10 +187,10 @@ class RegressionAdjustment:
     r"""Covariate adjustment by regression.
 
     Args:
-        method: ``"ancova"`` — OLS :math:`Y\sim 1+W+X`, coefficient of W, HC2 SE; ``"lin"`` — Lin (2013)
-            :math:`Y\sim 1+W+(X-\bar X)+W(X-\bar X)`, coefficient of W, HC2 SE; ``"standardization"`` —
-            g-formula :math:`\hat\tau_{ATE}=n^{-1}\sum_i[\hat\mu_1(X_i)-\hat\mu_0(X_i)]`,
-            :math:`\hat\tau_{ATT}=n_1^{-1}\sum_{W_i=1}[Y_i-\hat\mu_0(X_i)]`, SE by a bootstrap refitting everything.
+        method: ``"ancova"`` — OLS $Y\sim 1+W+X$, coefficient of W, HC2 SE; ``"lin"`` — Lin (2013)
+            $Y\sim 1+W+(X-\bar X)+W(X-\bar X)$, coefficient of W, HC2 SE; ``"standardization"`` —
+            g-formula $\hat\tau_{ATE}=n^{-1}\sum_i[\hat\mu_1(X_i)-\hat\mu_0(X_i)]$,
+            $\hat\tau_{ATT}=n_1^{-1}\sum_{W_i=1}[Y_i-\hat\mu_0(X_i)]$, SE by a bootstrap refitting everything.
         outcome_model: for standardisation: None (OLS per arm), any sklearn regressor (per arm) or
             :class:`PooledOutcome`.
         estimand: ``"ate"`` (all methods) or ``"att"`` (standardisation only).
@@ -261,7 +261,7 @@ def ipw_point(y: np.ndarray, t: np.ndarray, e: np.ndarray, estimand: str, normal
 
 
 def _weight_functions(estimand: str, t: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Unnormalised arm weights w₁(e), w₀(e), their derivatives in e, and the HT denominator indicator d."""
+    """Unnormalised arm weights $w_1(e)$, $w_0(e)$, their derivatives in e, and the HT denominator indicator d."""
     one, zero = np.ones_like(e), np.zeros_like(e)
     if estimand == "ate":
         w1, w0, dw1, dw0, d = t / e, (1 - t) / (1 - e), -t / e**2, (1 - t) / (1 - e) ** 2, one
@@ -276,13 +276,13 @@ def _weight_functions(estimand: str, t: np.ndarray, e: np.ndarray) -> tuple[np.n
 
 def ipw_sandwich_se(y: np.ndarray, t: np.ndarray, e: np.ndarray, z: np.ndarray | None, *, estimand: str = "ate",
                     normalized: bool = True, keep: np.ndarray | None = None) -> float:
-    r"""Sandwich SE of IPW by stacked M-estimation (logit propensity :math:`e = \mathrm{expit}(Z\beta)`).
+    r"""Sandwich SE of IPW by stacked M-estimation (logit propensity $e = \mathrm{expit}(Z\beta)$).
 
-    Estimating functions: :math:`\psi_\beta = Z^\top(W - e)`; Hájek: :math:`\psi_1 = w_1(e)(Y-\mu_1)`,
-    :math:`\psi_0 = w_0(e)(Y-\mu_0)`, :math:`\tau = \mu_1-\mu_0`; Horvitz–Thompson:
-    :math:`\psi_\tau = (w_1(e) - w_0(e))Y - d\,\tau` (d = 1, W or 1−W for ATE/ATT/ATC).
-    :math:`V = A^{-1}BA^{-\top}/n`, :math:`A = E[\partial\psi/\partial\theta]`, :math:`B = E[\psi\psi^\top]`, with
-    :math:`\partial e/\partial\beta = e(1-e)Z`. ``z=None`` treats e as known (no β block). ``keep`` = a fixed
+    Estimating functions: $\psi_\beta = Z^\top(W - e)$; Hájek: $\psi_1 = w_1(e)(Y-\mu_1)$,
+    $\psi_0 = w_0(e)(Y-\mu_0)$, $\tau = \mu_1-\mu_0$; Horvitz–Thompson:
+    $\psi_\tau = (w_1(e) - w_0(e))Y - d\,\tau$ (d = 1, W or 1−W for ATE/ATT/ATC).
+    $V = A^{-1}BA^{-\top}/n$, $A = E[\partial\psi/\partial\theta]$, $B = E[\psi\psi^\top]$, with
+    $\partial e/\partial\beta = e(1-e)Z$. ``z=None`` treats e as known (no β block). ``keep`` = a fixed
     trimming mask: the logit score uses every unit (the propensity was fitted on all of them), the weighting
     equations only the kept ones.
     """
@@ -326,15 +326,15 @@ def ipw_sandwich_se(y: np.ndarray, t: np.ndarray, e: np.ndarray, z: np.ndarray |
 
 
 class IPW:
-    """Inverse probability weighting.
+    r"""Inverse probability weighting.
 
     Args:
         estimand: ``"ate"``, ``"att"``, ``"atc"`` or ``"ato"`` (overlap weights, Li, Morgan & Zaslavsky 2018).
         normalized: True = Hájek (default), False = Horvitz–Thompson.
         propensity_model: a :class:`PropensityModel` (default: unpenalised logit) or a classifier.
-        trim: None, a fixed threshold a (keep a ≤ ê ≤ 1−a), bounds ``(lo, hi)`` (keep lo ≤ ê ≤ hi) or
-            ``"optimal"`` (Crump et al. 2009); the estimand
-            becomes the trimmed-population one and ``n_used`` says how many units remain.
+        trim: None, a fixed threshold a (keep $a \le \hat e \le 1-a$), bounds ``(lo, hi)`` (keep
+            $lo \le \hat e \le hi$) or ``"optimal"`` (Crump et al. 2009); the estimand becomes the
+            trimmed-population one and ``n_used`` says how many units remain.
         se: ``"bootstrap"`` (default; within-arm resampling, propensity re-fitted and trimming re-applied in each
             draw) or ``"sandwich"`` (stacked M-estimation with the default logit, see :func:`ipw_sandwich_se`).
         n_boot: bootstrap draws; 0 = no bootstrap (SE NaN unless ``se="sandwich"``).
@@ -420,11 +420,11 @@ class IPW:
 class AIPW:
     r"""Augmented IPW (doubly robust) estimator.
 
-    ATE: :math:`\psi_i = \hat\mu_1(X_i)-\hat\mu_0(X_i) + W_i(Y_i-\hat\mu_1(X_i))/\hat e_i
-    - (1-W_i)(Y_i-\hat\mu_0(X_i))/(1-\hat e_i)`, :math:`\hat\tau = \bar\psi`, SE :math:`\mathrm{sd}(\psi)/\sqrt n`.
-    ATT: :math:`\hat\tau = \sum_i[W_i(Y_i-\hat\mu_0) - (1-W_i)\frac{\hat e_i}{1-\hat e_i}(Y_i-\hat\mu_0)]/n_1`,
-    SE :math:`\mathrm{sd}(\phi)/\sqrt n`, :math:`\phi_i = [W_i(Y_i-\hat\mu_0-\hat\tau)
-    - (1-W_i)\frac{\hat e_i}{1-\hat e_i}(Y_i-\hat\mu_0)]/\hat p`, :math:`\hat p = n_1/n`.
+    ATE: $\psi_i = \hat\mu_1(X_i)-\hat\mu_0(X_i) + W_i(Y_i-\hat\mu_1(X_i))/\hat e_i
+    - (1-W_i)(Y_i-\hat\mu_0(X_i))/(1-\hat e_i)$, $\hat\tau = \bar\psi$, SE $\mathrm{sd}(\psi)/\sqrt n$.
+    ATT: $\hat\tau = \sum_i[W_i(Y_i-\hat\mu_0) - (1-W_i)\frac{\hat e_i}{1-\hat e_i}(Y_i-\hat\mu_0)]/n_1$,
+    SE $\mathrm{sd}(\phi)/\sqrt n$, $\phi_i = [W_i(Y_i-\hat\mu_0-\hat\tau)
+    - (1-W_i)\frac{\hat e_i}{1-\hat e_i}(Y_i-\hat\mu_0)]/\hat p$, $\hat p = n_1/n$.
 
     Args:
         estimand: ``"ate"`` or ``"att"``.
@@ -497,7 +497,7 @@ class AIPW:
 
 
 def _nuisance(v: ArrayLike, name: str, n: int) -> np.ndarray:
-    """A known nuisance vector (μ̂₀ or μ̂₁) of length n, or a scalar broadcast to n."""
+    r"""A known nuisance vector ($\hat\mu_0$ or $\hat\mu_1$) of length n, or a scalar broadcast to n."""
     a = as_vector(np.atleast_1d(v) if np.ndim(v) == 0 else v, name)
     if a.size == 1:
         return np.full(n, a[0])
@@ -519,29 +519,30 @@ class PSMatching:
     r"""Nearest-neighbour matching for the ATT (ATC by swapping arms), with the Abadie–Imbens variance.
 
     Each treated unit gets its k nearest controls (with replacement all controls tied at the k-th distance are
-    kept, as in Abadie & Imbens 2006) on :math:`\mathrm{logit}\,\hat e` (or Mahalanobis on X);
-    :math:`\hat\tau = n_1^{-1}\sum_{i:W_i=1}(Y_i - \hat Y_i(0))`, :math:`\hat Y_i(0)` = mean of its matches' Y.
-    With :math:`K_w(j) = \sum_i 1\{j \in J(i)\}/M_i` (= K(j)/k for k matches each), the variance is
+    kept, as in Abadie & Imbens 2006) on $\mathrm{logit}\,\hat e$ (or Mahalanobis on X);
+    $\hat\tau = n_1^{-1}\sum_{i:W_i=1}(Y_i - \hat Y_i(0))$, $\hat Y_i(0)$ = mean of its matches' Y.
+    With $K_w(j) = \sum_i 1\{j \in J(i)\}/M_i$ (= K(j)/k for k matches each), the variance is
     (Abadie & Imbens 2006; Abadie, Drukker, Herr & Imbens 2004):
 
-    * population ATT: :math:`n_1^{-2}\sum_{W_i=1}(Y_i-\hat Y_i(0)-\hat\tau)^2 + n_1^{-2}\sum_{W_j=0}
-      [K_w(j)^2 - \sum_i 1\{j\in J(i)\}/M_i^2]\,\hat\sigma^2(X_j)` (:math:`K(K-1)/k^2\,\hat\sigma^2` for fixed k);
-    * sample ATT: :math:`n_1^{-2}\sum_i[W_i - (1-W_i)K_w(i)]^2\hat\sigma^2(X_i)`,
+    * population ATT: $n_1^{-2}\sum_{W_i=1}(Y_i-\hat Y_i(0)-\hat\tau)^2 + n_1^{-2}\sum_{W_j=0}
+      [K_w(j)^2 - \sum_i 1\{j\in J(i)\}/M_i^2]\,\hat\sigma^2(X_j)$ ($K(K-1)/k^2\,\hat\sigma^2$ for fixed k);
+    * sample ATT: $n_1^{-2}\sum_i[W_i - (1-W_i)K_w(i)]^2\hat\sigma^2(X_i)$,
 
-    with :math:`\hat\sigma^2(X_i) = \frac{J}{J+1}(Y_i - \text{mean of its J nearest same-arm units' } Y)^2`.
-    The formula treats :math:`\hat e` as known: matching on an *estimated* score changes the variance again
+    with $\hat\sigma^2(X_i) = \frac{J}{J+1}(Y_i - \text{mean of its J nearest same-arm units' } Y)^2$.
+    The formula treats $\hat e$ as known: matching on an *estimated* score changes the variance again
     (Abadie & Imbens 2016). The plain bootstrap is invalid here (Abadie & Imbens 2008).
 
     Args:
         k: matches per treated unit.
-        caliper: drop treated units whose nearest control is farther than ``caliper``·SD(logit ê) (pooled
-            sample); None = no caliper. Used with ``distance="logit_ps"`` only.
-        replace: match with replacement (default); without replacement is greedy, highest ê first.
+        caliper: drop treated units whose nearest control is farther than
+            ``caliper`` $\cdot\,\mathrm{SD}(\mathrm{logit}\,\hat e)$ (pooled sample); None = no caliper. Used with
+            ``distance="logit_ps"`` only.
+        replace: match with replacement (default); without replacement is greedy, highest $\hat e$ first.
         distance: ``"logit_ps"`` or ``"mahalanobis"`` (on X, pooled covariance).
-        bias_correction: Abadie–Imbens (2011): subtract :math:`\hat\mu_0(X_i)-\hat\mu_0(X_j)` from each matched
-            difference, :math:`\hat\mu_0` = OLS on controls.
+        bias_correction: Abadie–Imbens (2011): subtract $\hat\mu_0(X_i)-\hat\mu_0(X_j)$ from each matched
+            difference, $\hat\mu_0$ = OLS on controls.
         variance: ``"population"`` or ``"sample"`` — never their sum.
-        n_var_neighbors: J in :math:`\hat\sigma^2(X_i)`.
+        n_var_neighbors: J in $\hat\sigma^2(X_i)$.
         estimand: ``"att"`` or ``"atc"``.
         propensity_model: as in :class:`IPW`.
     """
@@ -674,7 +675,8 @@ class PSMatching:
         return rows, cols, dists
 
     def _sigma2(self, y: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """σ̂²(X_i) = J/(J+1)·(Y_i − mean Y of its J nearest units in the same arm)²."""
+        r"""$\hat\sigma^2(X_i) = \frac{J}{J+1}(Y_i - \bar Y_{J(i)})^2$, $\bar Y_{J(i)}$ the mean Y of its J
+        nearest units in the same arm."""
         j = self.n_var_neighbors
         s2 = np.zeros(t.size)
         for a in (0, 1):
@@ -698,7 +700,7 @@ class PSMatching:
 
 
 def _stratum_variances(arms: list[tuple[np.ndarray, np.ndarray]]) -> tuple[list[float], int]:
-    r""":math:`\hat V_s = s_{1s}^2/n_{1s} + s_{0s}^2/n_{0s}` per stratum; an arm with one unit in a stratum borrows
+    r"""$\hat V_s = s_{1s}^2/n_{1s} + s_{0s}^2/n_{0s}$ per stratum; an arm with one unit in a stratum borrows
     the arm's pooled within-stratum variance (or its variance over all strata when no stratum has two units)."""
     fill = []  # per position in the (treated, control) pairs
     for j in (0, 1):
@@ -724,19 +726,19 @@ def _stratum_variances(arms: list[tuple[np.ndarray, np.ndarray]]) -> tuple[list[
 
 
 class Subclassification:
-    r"""Subclassification (stratification) on :math:`\hat e`.
+    r"""Subclassification (stratification) on $\hat e$.
 
-    Strata = quantiles of ê (``n_strata`` on the pooled sample, or among treated units with
+    Strata = quantiles of $\hat e$ (``n_strata`` on the pooled sample, or among treated units with
     ``strata_on="treated"``), outer strata open-ended, intervals closed on the left.
-    :math:`\hat\tau_{ATE} = \sum_s (n_s/n)(\bar Y_{1s}-\bar Y_{0s})`, ATT weights :math:`n_{1s}/n_1`;
-    SE :math:`= \sqrt{\sum_s w_s^2 \hat V_s}` with :math:`\hat V_s = s_{1s}^2/n_{1s} + s_{0s}^2/n_{0s}`.
+    $\hat\tau_{ATE} = \sum_s (n_s/n)(\bar Y_{1s}-\bar Y_{0s})$, ATT weights $n_{1s}/n_1$;
+    SE $= \sqrt{\sum_s w_s^2 \hat V_s}$ with $\hat V_s = s_{1s}^2/n_{1s} + s_{0s}^2/n_{0s}$.
     An arm with a single unit in a stratum has no within-stratum variance (it would add 0, and with many strata
-    the SE would reach 0); its :math:`s_{ws}^2` is then the arm's pooled within-stratum variance
-    :math:`\sum_s (n_{ws}-1)s_{ws}^2/\sum_s (n_{ws}-1)` over the strata holding ≥ 2 units of that arm (the
+    the SE would reach 0); its $s_{ws}^2$ is then the arm's pooled within-stratum variance
+    $\sum_s (n_{ws}-1)s_{ws}^2/\sum_s (n_{ws}-1)$ over the strata holding ≥ 2 units of that arm (the
     survey-sampling "lonely unit → average of the other strata" rule; the point estimate is unchanged), or, when
     no stratum holds two units of the arm, the arm's variance over all kept units (conservative: it ignores the
     strata). Either case warns and is counted in ``diagnostics["n_singleton_arms"]``.
-    Strata lacking an arm are dropped with a warning. ``common_support=True`` first drops units whose ê lies
+    Strata lacking an arm are dropped with a warning. ``common_support=True`` first drops units whose $\hat e$ lies
     outside the other arm's range. Diagnostics hold within-stratum SMDs (pooled pre-adjustment SD).
     """
 
@@ -818,10 +820,10 @@ class Subclassification:
 class BayesianImputation:
     r"""Bayesian model-based imputation of the missing potential outcomes (Rubin 1978), SATE.
 
-    Per arm, Bayesian linear regression with the reference prior :math:`p(\beta,\sigma^2)\propto 1/\sigma^2`:
-    :math:`\sigma^2\mid y \sim (n_w-p)s^2/\chi^2_{n_w-p}`, :math:`\beta\mid\sigma^2,y \sim N(\hat\beta,
-    \sigma^2(X^\top X)^{-1})`. Each draw imputes every missing potential outcome from
-    :math:`N(X_i\beta, \sigma^2)`, keeps the observed ones, and records :math:`\mathrm{mean}(Y(1)-Y(0))`.
+    Per arm, Bayesian linear regression with the reference prior $p(\beta,\sigma^2)\propto 1/\sigma^2$:
+    $\sigma^2\mid y \sim (n_w-p)s^2/\chi^2_{n_w-p}$, $\beta\mid\sigma^2,y \sim N(\hat\beta,
+    \sigma^2(X^\top X)^{-1})$. Each draw imputes every missing potential outcome from
+    $N(X_i\beta, \sigma^2)$, keeps the observed ones, and records $\mathrm{mean}(Y(1)-Y(0))$.
     The estimate is the posterior mean; ``ci`` gives the equal-tailed credible interval.
     """
 

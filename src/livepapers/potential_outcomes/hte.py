@@ -1,12 +1,12 @@
-r"""Heterogeneous treatment effects: meta-learners and an honest causal forest, :math:`\tau(x)=E[Y(1)-Y(0)\mid X=x]`.
+r"""Heterogeneous treatment effects: meta-learners and an honest causal forest, $\tau(x)=E[Y(1)-Y(0)\mid X=x]$.
 
-* S-learner: one :math:`\hat\mu(x, w)`, :math:`\hat\tau(x)=\hat\mu(x,1)-\hat\mu(x,0)`. T-learner: separate
-  :math:`\hat\mu_1,\hat\mu_0`.
-* X-learner (Künzel et al. 2019): :math:`D^1_i = Y_i-\hat\mu_0(X_i)` (treated), :math:`D^0_i=\hat\mu_1(X_i)-Y_i`
-  (controls); :math:`\hat\tau(x) = \hat e(x)\hat\tau_0(x) + (1-\hat e(x))\hat\tau_1(x)`.
-* DR-learner (Kennedy 2023): regress the cross-fitted AIPW pseudo-outcome :math:`\psi_i` on X.
-* R-learner (Nie & Wager 2021): minimise :math:`\sum[(Y_i-\hat m_i)-(W_i-\hat e_i)\tau(X_i)]^2`, i.e. a weighted
-  regression of :math:`(Y_i-\hat m_i)/(W_i-\hat e_i)` on :math:`X_i` with weights :math:`(W_i-\hat e_i)^2`.
+* S-learner: one $\hat\mu(x, w)$, $\hat\tau(x)=\hat\mu(x,1)-\hat\mu(x,0)$. T-learner: separate
+  $\hat\mu_1,\hat\mu_0$.
+* X-learner (Künzel et al. 2019): $D^1_i = Y_i-\hat\mu_0(X_i)$ (treated), $D^0_i=\hat\mu_1(X_i)-Y_i$
+  (controls); $\hat\tau(x) = \hat e(x)\hat\tau_0(x) + (1-\hat e(x))\hat\tau_1(x)$.
+* DR-learner (Kennedy 2023): regress the cross-fitted AIPW pseudo-outcome $\psi_i$ on X.
+* R-learner (Nie & Wager 2021): minimise $\sum[(Y_i-\hat m_i)-(W_i-\hat e_i)\tau(X_i)]^2$, i.e. a weighted
+  regression of $(Y_i-\hat m_i)/(W_i-\hat e_i)$ on $X_i$ with weights $(W_i-\hat e_i)^2$.
 * Causal forest (Wager & Athey 2018; GRF local centring, Athey, Tibshirani & Wager 2019): see :class:`CausalForest`.
 
 Defaults (spec): outcome/nuisance regressions ``GradientBoostingRegressor(n_estimators=200, max_depth=3)``;
@@ -38,7 +38,7 @@ def default_final_model(seed: int = 0) -> GradientBoostingRegressor:
 
 
 def pehe(tau_hat: ArrayLike, tau: ArrayLike) -> float:
-    r"""Precision in estimating heterogeneous effects, :math:`\sqrt{\mathrm{mean}((\hat\tau(X_i)-\tau(X_i))^2)}`.
+    r"""Precision in estimating heterogeneous effects, $\sqrt{\mathrm{mean}((\hat\tau(X_i)-\tau(X_i))^2)}$.
 
     NaN (inf) predictions in ``tau_hat`` give a NaN (inf) PEHE — a failed learner is not scored as a good one;
     ``tau`` (the truth) must be finite.
@@ -66,7 +66,7 @@ def _ps(model: Any) -> PropensityModel:
 
 def _cross_fit_nuisances(y: np.ndarray, t: np.ndarray, x: np.ndarray, *, outcome_model: Any, propensity_model: Any,
                          k: int, seed: int, arms: bool) -> dict[str, np.ndarray]:
-    """Out-of-fold m̂(x)=E[Y|X] (or μ̂₀, μ̂₁ when ``arms``) and ê(x)."""
+    r"""Out-of-fold $\hat m(x) = E[Y \mid X=x]$ (or $\hat\mu_0, \hat\mu_1$ when ``arms``) and $\hat e(x)$."""
     n = t.size
     out = {"e": np.empty(n)}
     if arms:
@@ -89,7 +89,7 @@ def _cross_fit_nuisances(y: np.ndarray, t: np.ndarray, x: np.ndarray, *, outcome
 
 class _Learner:
     def effect(self, X: ArrayLike) -> np.ndarray:
-        """:math:`\\hat\\tau(x)` for each row of X."""
+        r"""$\hat\tau(x)$ for each row of X."""
         if not hasattr(self, "n_features_"):
             raise ValueError(f"{type(self).__name__} is not fitted; call fit(Y, T, X=X) first")
         x, _ = as_matrix(X, len(X))
@@ -100,7 +100,7 @@ class _Learner:
         return self._effect(x)
 
     def ate(self, X: ArrayLike) -> float:
-        """Mean of :math:`\\hat\\tau(X_i)` over the rows of X."""
+        r"""Mean of $\hat\tau(X_i)$ over the rows of X."""
         return float(np.mean(self.effect(X)))
 
     def _prepare(self, Y: ArrayLike, T: ArrayLike, X: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,7 +115,7 @@ class _Learner:
 
 
 class SLearner(_Learner):
-    """One regression :math:`\\hat\\mu(x, w)` on (X, W); :math:`\\hat\\tau(x)=\\hat\\mu(x,1)-\\hat\\mu(x,0)`."""
+    r"""One regression $\hat\mu(x, w)$ on (X, W); $\hat\tau(x)=\hat\mu(x,1)-\hat\mu(x,0)$."""
 
     def __init__(self, base: Any = None, *, seed: int = 0) -> None:
         self.base, self.seed = base, seed
@@ -133,7 +133,7 @@ class SLearner(_Learner):
 
 
 class TLearner(_Learner):
-    """Separate :math:`\\hat\\mu_1, \\hat\\mu_0`; :math:`\\hat\\tau(x)=\\hat\\mu_1(x)-\\hat\\mu_0(x)`."""
+    r"""Separate $\hat\mu_1, \hat\mu_0$; $\hat\tau(x)=\hat\mu_1(x)-\hat\mu_0(x)$."""
 
     def __init__(self, base: Any = None, *, seed: int = 0) -> None:
         self.base, self.seed = base, seed
@@ -175,8 +175,8 @@ class XLearner(_Learner):
 
 
 class DRLearner(_Learner):
-    """DR-learner (Kennedy): regress the cross-fitted AIPW pseudo-outcome
-    :math:`\\psi_i=\\hat\\mu_1-\\hat\\mu_0+W(Y-\\hat\\mu_1)/\\hat e-(1-W)(Y-\\hat\\mu_0)/(1-\\hat e)` on X."""
+    r"""DR-learner (Kennedy): regress the cross-fitted AIPW pseudo-outcome
+    $\psi_i=\hat\mu_1-\hat\mu_0+W(Y-\hat\mu_1)/\hat e-(1-W)(Y-\hat\mu_0)/(1-\hat e)$ on X."""
 
     def __init__(self, *, outcome_model: Any = None, propensity_model: Any = None, final: Any = None,
                  cross_fit: int = 5, seed: int = 0) -> None:
@@ -198,8 +198,8 @@ class DRLearner(_Learner):
 
 
 class RLearner(_Learner):
-    """R-learner (Nie & Wager 2021): weighted regression of :math:`(Y-\\hat m)/(W-\\hat e)` on X with weights
-    :math:`(W-\\hat e)^2`, nuisances cross-fitted."""
+    r"""R-learner (Nie & Wager 2021): weighted regression of $(Y-\hat m)/(W-\hat e)$ on X with weights
+    $(W-\hat e)^2$, nuisances cross-fitted."""
 
     def __init__(self, *, outcome_model: Any = None, propensity_model: Any = None, final: Any = None,
                  cross_fit: int = 5, seed: int = 0) -> None:
@@ -262,16 +262,16 @@ class _Tree:
 class CausalForest(_Learner):
     r"""Honest causal forest with GRF-style local centring (Wager & Athey 2018; Athey, Tibshirani & Wager 2019).
 
-    Residualise :math:`\tilde Y = Y-\hat m(X)`, :math:`\tilde W = W-\hat e(X)` with cross-fitted nuisances. Each of
+    Residualise $\tilde Y = Y-\hat m(X)$, $\tilde W = W-\hat e(X)$ with cross-fitted nuisances. Each of
     ``n_estimators`` trees draws a subsample of size ``subsample``·n without replacement and splits it into
     halves (honesty): the first chooses splits, the second fills the leaves. Split criterion: grf's gradient
-    approximation — pseudo-outcomes :math:`\rho_i = (\tilde W_i-\bar{\tilde W})[(\tilde Y_i-\bar{\tilde Y})
-    - (\tilde W_i-\bar{\tilde W})\hat\tau_P]/\mathrm{Var}_P(\tilde W)` then the split maximising
-    :math:`\sum_{children}(\sum\rho)^2/n_{child}`. ``mtry = min(p, ceil(sqrt(p) + 20))`` candidate features;
+    approximation — pseudo-outcomes $\rho_i = (\tilde W_i-\bar{\tilde W})[(\tilde Y_i-\bar{\tilde Y})
+    - (\tilde W_i-\bar{\tilde W})\hat\tau_P]/\mathrm{Var}_P(\tilde W)$ then the split maximising
+    $\sum_{children}(\sum\rho)^2/n_{child}$. ``mtry = min(p, ceil(sqrt(p) + 20))`` candidate features;
     each child holds ≥ ``min_leaf`` treated and ≥ ``min_leaf`` control units of the splitting half and ≥ ``alpha``
     of the parent's units; leaves without estimation units of both arms are pruned (merged into the parent).
-    Prediction: forest weights :math:`\alpha_i(x)` and :math:`\hat\tau(x) = [\sum\alpha_i\tilde W_i\tilde Y_i
-    - (\sum\alpha_i\tilde W_i)(\sum\alpha_i\tilde Y_i)]/[\sum\alpha_i\tilde W_i^2 - (\sum\alpha_i\tilde W_i)^2]`.
+    Prediction: forest weights $\alpha_i(x)$ and $\hat\tau(x) = [\sum\alpha_i\tilde W_i\tilde Y_i
+    - (\sum\alpha_i\tilde W_i)(\sum\alpha_i\tilde Y_i)]/[\sum\alpha_i\tilde W_i^2 - (\sum\alpha_i\tilde W_i)^2]$.
     """
 
     def __init__(self, n_estimators: int = 200, *, min_leaf: int = 5, subsample: float = 0.5, honest: bool = True,
@@ -368,7 +368,8 @@ class CausalForest(_Learner):
 
     def _fill(self, tree: _Tree, x: np.ndarray, yr: np.ndarray, wr: np.ndarray, t: np.ndarray, est: np.ndarray
               ) -> np.ndarray | None:
-        """Prune leaves lacking estimation units of both arms, then store per-leaf means of (W̃Ỹ, W̃, Ỹ, W̃²)."""
+        r"""Prune leaves lacking estimation units of both arms, then store per-leaf means of
+        $(\tilde W\tilde Y, \tilde W, \tilde Y, \tilde W^2)$."""
         while True:
             leaf = tree.apply(x[est])
             nn = len(tree.f)

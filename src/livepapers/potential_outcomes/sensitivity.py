@@ -1,14 +1,14 @@
 r"""Sensitivity analysis: how strong would unmeasured confounding have to be to change the conclusion?
 
-* E-value (VanderWeele & Ding 2017): for a risk ratio :math:`RR \ge 1`, :math:`E = RR + \sqrt{RR(RR-1)}`
-  (use :math:`1/RR` when :math:`RR < 1`); for a CI, apply it to the limit closest to 1 (E = 1 if the CI covers 1).
-  Continuous outcome: :math:`RR \approx \exp(0.91\,d)`, :math:`d = \hat\tau/\mathrm{SD}(Y)`.
+* E-value (VanderWeele & Ding 2017): for a risk ratio $RR \ge 1$, $E = RR + \sqrt{RR(RR-1)}$
+  (use $1/RR$ when $RR < 1$); for a CI, apply it to the limit closest to 1 (E = 1 if the CI covers 1).
+  Continuous outcome: $RR \approx \exp(0.91\,d)$, $d = \hat\tau/\mathrm{SD}(Y)$.
 * Omitted-variable-bias robustness (Cinelli & Hazlett 2020) for an OLS treatment coefficient with t-value t and
-  residual df: :math:`R^2_{Y\sim D|X} = t^2/(t^2+df)`; :math:`RV_q = \tfrac12(\sqrt{f^4+4f^2}-f^2)`,
-  :math:`f = q|t|/\sqrt{df}`; :math:`RV_{q,\alpha}` the same with :math:`f^* = f - f_{crit}`,
-  :math:`f_{crit} = t^*_{1-\alpha/2,\,df-1}/\sqrt{df-1}` (0 if :math:`f^* \le 0`; and, as in sensemakr,
-  :math:`(f^2 - f_{crit}^2)/(1+f^2)` when :math:`f > 1/f_{crit}`).
-  Bias bound :math:`|\mathrm{bias}| \le se\sqrt{df}\sqrt{R^2_{Y\sim Z|D,X}R^2_{D\sim Z|X}/(1-R^2_{D\sim Z|X})}`.
+  residual df: $R^2_{Y\sim D|X} = t^2/(t^2+df)$; $RV_q = \tfrac12(\sqrt{f^4+4f^2}-f^2)$,
+  $f = q|t|/\sqrt{df}$; $RV_{q,\alpha}$ the same with $f^* = f - f_{crit}$,
+  $f_{crit} = t^*_{1-\alpha/2,\,df-1}/\sqrt{df-1}$ (0 if $f^* \le 0$; and, as in sensemakr,
+  $(f^2 - f_{crit}^2)/(1+f^2)$ when $f > 1/f_{crit}$).
+  Bias bound $|\mathrm{bias}| \le se\sqrt{df}\sqrt{R^2_{Y\sim Z|D,X}R^2_{D\sim Z|X}/(1-R^2_{D\sim Z|X})}$.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from livepapers.core.inputs import check_bounds, check_positive
 
 
 @dataclass(frozen=True)
@@ -30,16 +32,15 @@ class EValue:
 
 
 def _e(rr: float) -> float:
-    if rr <= 0 or not np.isfinite(rr):
-        raise ValueError(f"risk ratio must be positive and finite, got {rr}")
+    check_positive(rr, "risk ratio")
     r = rr if rr >= 1 else 1.0 / rr
     return float(r + np.sqrt(r * (r - 1)))
 
 
 def e_value(rr: float | None = None, lo: float | None = None, hi: float | None = None, *,
             smd: float | None = None) -> EValue:
-    """E-value of a risk ratio ``rr`` (with optional CI ``lo``, ``hi``), or of a standardised mean difference ``smd``
-    (:math:`RR \\approx e^{0.91 d}`; then ``lo``/``hi`` are on the SMD scale too)."""
+    r"""E-value of a risk ratio ``rr`` (with optional CI ``lo``, ``hi``), or of a standardised mean difference ``smd``
+    ($RR \approx e^{0.91 d}$; then ``lo``/``hi`` are on the SMD scale too)."""
     if (rr is None) == (smd is None):
         raise ValueError("give exactly one of rr or smd")
     if smd is not None:
@@ -51,8 +52,7 @@ def e_value(rr: float | None = None, lo: float | None = None, hi: float | None =
     if lo is not None or hi is not None:
         lo_ = lo if lo is not None else -np.inf
         hi_ = hi if hi is not None else np.inf
-        if lo_ > hi_:
-            raise ValueError(f"lower limit {lo} exceeds upper limit {hi}")
+        check_bounds(lo_, hi_, "lo", "hi")
         if lo_ <= 1 <= hi_:
             ci = 1.0
         elif lo_ > 1:
@@ -63,20 +63,19 @@ def e_value(rr: float | None = None, lo: float | None = None, hi: float | None =
 
 
 def partial_r2(t: float, dof: float) -> float:
-    """:math:`R^2_{Y\\sim D|X} = t^2/(t^2 + df)`."""
+    r"""$R^2_{Y\sim D|X} = t^2/(t^2 + df)$."""
     return float(t**2 / (t**2 + dof))
 
 
 def ovb_robustness(t: float, dof: float, *, q: float = 1.0, alpha: float = 0.05) -> dict[str, float]:
-    """Cinelli–Hazlett robustness values of a treatment coefficient with t-value ``t`` and residual df ``dof``.
+    r"""Cinelli–Hazlett robustness values of a treatment coefficient with t-value ``t`` and residual df ``dof``.
 
-    Returns ``r2yd_x`` (partial R² of the treatment), ``rv_q`` (reduce the estimate by 100q %) and ``rv_qa``
-    (make the (1−α) CI include the reduced value).
+    Returns ``r2yd_x`` (partial $R^2$ of the treatment), ``rv_q`` (reduce the estimate by 100q %) and ``rv_qa``
+    (make the $(1-\alpha)$ CI include the reduced value).
     """
     if dof <= 1:
         raise ValueError(f"dof must be > 1, got {dof}")
-    if q <= 0:
-        raise ValueError(f"q must be positive, got {q}")
+    check_positive(q, "q")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     f = q * abs(t) / np.sqrt(dof)  # Cohen's f for q
@@ -93,8 +92,8 @@ def ovb_robustness(t: float, dof: float, *, q: float = 1.0, alpha: float = 0.05)
 
 
 def ovb_bias_bound(se: float, dof: float, r2yz_dx: float, r2dz_x: float) -> float:
-    """Bound on |bias| of the OLS coefficient from a confounder Z with partial R² ``r2yz_dx`` (with Y) and
-    ``r2dz_x`` (with D): :math:`se\\sqrt{df}\\sqrt{R^2_{Y\\sim Z|D,X}R^2_{D\\sim Z|X}/(1-R^2_{D\\sim Z|X})}`."""
+    r"""Bound on |bias| of the OLS coefficient from a confounder Z with partial $R^2$ ``r2yz_dx`` (with Y) and
+    ``r2dz_x`` (with D): $se\sqrt{df}\sqrt{R^2_{Y\sim Z|D,X}R^2_{D\sim Z|X}/(1-R^2_{D\sim Z|X})}$."""
     for name, v in (("r2yz_dx", r2yz_dx), ("r2dz_x", r2dz_x)):
         if not 0 <= v < 1:
             raise ValueError(f"{name} must be in [0, 1), got {v}")
@@ -118,12 +117,12 @@ def ovb_from_ols(results: Any, treatment: str | int, *, q: float = 1.0, alpha: f
 
 
 def rosenbaum_bounds(diffs: Any, gammas: Any = (1.0, 1.5, 2.0, 3.0)) -> Any:
-    """Rosenbaum bounds for matched pairs: one-sided p-value range of Wilcoxon's signed-rank test of no effect
+    r"""Rosenbaum bounds for matched pairs: one-sided p-value range of Wilcoxon's signed-rank test of no effect
     when the odds of treatment within a pair may differ by a factor Γ (normal approximation).
 
-    With zero differences dropped, ranks :math:`r_i` of :math:`|d_i|` and :math:`T^+ = \\sum_{d_i>0} r_i`, the upper
-    bound uses :math:`p^+ = \\Gamma/(1+\\Gamma)`: :math:`E = p^+\\sum r_i`, :math:`V = p^+(1-p^+)\\sum r_i^2`,
-    :math:`p_{upper} = 1 - \\Phi((T^+ - E)/\\sqrt V)`; the lower bound uses :math:`p^- = 1/(1+\\Gamma)`.
+    With zero differences dropped, ranks $r_i$ of $|d_i|$ and $T^+ = \sum_{d_i>0} r_i$, the upper
+    bound uses $p^+ = \Gamma/(1+\Gamma)$: $E = p^+\sum r_i$, $V = p^+(1-p^+)\sum r_i^2$,
+    $p_{upper} = 1 - \Phi((T^+ - E)/\sqrt V)$; the lower bound uses $p^- = 1/(1+\Gamma)$.
     Returns a DataFrame with columns gamma, p_lower, p_upper.
     """
     import pandas as pd
