@@ -93,3 +93,14 @@ def test_preconditions_shown_on_the_site(toy_only, tmp_path):
     build_site(runs, site)
     page = (site / "toy" / "index.html").read_text()
     assert "sanity ≥ 0.5: NOT met (sanity = 0.1 (n=1))" in page
+
+
+def test_report_and_site_label_metrics_with_their_declared_doc(toy_only, tmp_path):
+    folder = reproduce(toy_only, profile="default", out=tmp_path / "runs", workers=1, verbose=False)
+    report = (folder / "report.md").read_text()
+    assert "## Metrics the claims read" in report
+    assert "| `sanity` | the sanity precondition's value | — | higher is better |" in report
+    assert "| `speed` | speed, measured once per run | x | higher is better |" in report
+    build_site(tmp_path / "runs", tmp_path / "site")
+    page = (tmp_path / "site" / "toy" / "index.html").read_text()
+    assert "accuracy of the baseline" in page and "What the claims&#x27; metrics measure" in page

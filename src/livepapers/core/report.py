@@ -188,6 +188,27 @@ def _run_line(run: RunRecord) -> str:
             f"git {rev}; torch {env.get('torch', '?')}, {env.get('cpu', '?')}{custom}")
 
 
+def _claim_metrics(paper: registry.Paper) -> list[tuple[str, Any]]:
+    """``(name, Metric)`` of every declared metric the claims or their preconditions read, in claim order."""
+    declared = paper.metrics or {}
+    names = dict.fromkeys(n for c in paper.claims for n in c.all_metrics)
+    return [(n, declared[n]) for n in names if n in declared]
+
+
+def _direction(m: Any) -> str:
+    return {True: "higher is better", False: "lower is better"}.get(m.higher_is_better, "—")
+
+
+def metrics_legend_md(paper: registry.Paper) -> str:
+    """Markdown table: what each metric the claims read measures (its declared ``doc``), unit and direction."""
+    rows = _claim_metrics(paper)
+    if not rows:
+        return ""
+    lines = ["| metric | what it measures | unit | direction |", "|---|---|---|---|"]
+    lines += [f"| `{n}` | {_md_cell(m.doc)} | {_md_cell(m.unit or '—')} | {_direction(m)} |" for n, m in rows]
+    return "\n".join(lines)
+
+
 def write_run_report(folder: str | Path) -> Path:
     """Write ``report.md`` of one run folder from its JSON files."""
     run = load_run(folder)
@@ -196,6 +217,9 @@ def write_run_report(folder: str | Path) -> Path:
     parts = [f"# {info.title} — reproduction", "",
              f"{info.authors} ({info.year}). {info.venue} arXiv:{info.arxiv}".strip(), "",
              _run_line(run), "", "## Claims", "", claims_table_md(paper, run), ""]
+    legend = metrics_legend_md(paper)
+    if legend:
+        parts += ["## Metrics the claims read", "", legend, ""]
     if run.figures:
         parts += ["## Figures", ""]
         for f in run.figures:
@@ -324,6 +348,16 @@ def _claims_table_html(p: registry.Paper, run: RunRecord) -> str:
     return "".join(rows)
 
 
+def _metrics_legend_html(p: registry.Paper) -> str:
+    rows = _claim_metrics(p)
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td><code>{_e(n)}</code></td><td>{_e(m.doc)}</td><td>{_e(m.unit or '—')}</td>"
+                   f"<td>{_direction(m)}</td></tr>" for n, m in rows)
+    return ("<details><summary>What the claims' metrics measure</summary><table><tr><th>metric</th>"
+            f"<th>what it measures</th><th>unit</th><th>direction</th></tr>{body}</table></details>")
+
+
 def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     info = p.info
@@ -340,7 +374,7 @@ def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
             continue
         latest = latest or run
         body.append(f"<h2>Latest {tier} run</h2><p class='small'>{_e(_run_line(run))}</p>"
-                    + _claims_table_html(p, run))
+                    + _claims_table_html(p, run) + _metrics_legend_html(p))
         figdir = out / run.name
         for f in run.figures:
             figdir.mkdir(parents=True, exist_ok=True)
