@@ -103,4 +103,4 @@ def test_report_and_site_label_metrics_with_their_declared_doc(toy_only, tmp_pat
     assert "| `speed` | speed, measured once per run | x | higher is better |" in report
     build_site(tmp_path / "runs", tmp_path / "site")
     page = (tmp_path / "site" / "toy" / "index.html").read_text()
-    assert "accuracy of the baseline" in page and "What the claims&#x27; metrics measure" in page
+    assert "accuracy of the baseline" in page and "What the claims' metrics measure" in page
