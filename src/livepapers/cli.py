@@ -228,6 +228,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             print(f"livepapers: {p.slug} {e}", file=sys.stderr)
             return 130
         except Exception as e:  # one paper's error never skips the papers after it
+            if not main_rank or dist.world_size() > 1:
+                raise  # under torchrun the ranks must stay in step: stop them all
             print(f"livepapers: {p.slug} failed: {type(e).__name__}: {e}", file=sys.stderr)
             failed += 1
             continue

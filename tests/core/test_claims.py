@@ -252,3 +252,46 @@ def test_max_min_or_nan_keep_a_nan_that_pythons_max_drops():
     assert max_or_nan(1.0, [3.0, 2.0]) == 3.0 and min_or_nan(x for x in (4.0, 2.0)) == 2.0
     with pytest.raises(ValueError):
         max_or_nan([])
+
+
+def test_two_sided_band_with_a_wide_interval_is_inconclusive_not_fails():
+    # mean 0.8 of [0.2, 1.4]: the interval covers the whole band [0.9, 1.1], so it cannot be said to fail
+    v = evaluate_claim(claim(Band("x", lo=0.9, hi=1.1)), [{"x": 0.2}, {"x": 1.4}])
+    assert v.status == "inconclusive"
+    # wholly outside on either side still fails
+    assert evaluate_claim(claim(Band("x", lo=0.9, hi=1.1)), [{"x": 2.0}, {"x": 2.1}]).status == "fails"
+    assert evaluate_claim(claim(Band("x", lo=0.9, hi=1.1)), [{"x": 0.1}, {"x": 0.2}]).status == "fails"
+
+
+def test_at_least_counts_whole_seeds_with_their_preconditions():
+    c = Claim(id="C7", statement="s", source="t", paper_value="v", check=Order("acc", ">", "base"),
+              requires=(Band("teacher_acc", lo=0.7),), over_seeds=AtLeast(2))
+    # seeds 0-1: teacher fine, claim fails; seeds 2-3: claim passes, teacher did not learn -> not a holds
+    seeds = [{"acc": 0.1, "base": 0.5, "teacher_acc": 0.9}] * 2 + [{"acc": 0.9, "base": 0.5, "teacher_acc": 0.2}] * 2
+    v = evaluate_claim(c, seeds)
+    assert v.status == "inconclusive" and "precondition not met on 2 of 4 seeds" in v.reason
+    seeds[0] = {"acc": 0.9, "base": 0.5, "teacher_acc": 0.9}
+    seeds[2] = {"acc": 0.9, "base": 0.5, "teacher_acc": 0.9}
+    assert evaluate_claim(c, seeds).status == "holds"
+    # three seeds fail the claim with the teacher fine: 2 can no longer pass -> fails
+    bad = [{"acc": 0.1, "base": 0.5, "teacher_acc": 0.9}] * 3 + [{"acc": 0.9, "base": 0.5, "teacher_acc": 0.9}]
+    assert evaluate_claim(c, bad).status == "fails"
+
+
+def test_at_least_counts_every_part_of_an_all_of_on_the_same_seed():
+    c = claim(AllOf((Band("a", lo=1.0), Band("b", lo=1.0))), over=AtLeast(2))
+    split = [{"a": 2, "b": 0}, {"a": 2, "b": 0}, {"a": 0, "b": 2}, {"a": 0, "b": 2}]
+    assert evaluate_claim(c, split).status == "fails"  # no seed passes both
+    both = [{"a": 2, "b": 2}, {"a": 2, "b": 2}, {"a": 0, "b": 2}, {"a": 0, "b": 2}]
+    assert evaluate_claim(c, both).status == "holds"
+
+
+def test_a_part_of_the_claims_own_check_cannot_be_a_precondition():
+    a, b = Band("a", lo=1.0), Band("b", lo=1.0)
+    with pytest.raises(ValueError, match="part of it"):
+        Claim(id="C8", statement="s", source="t", paper_value="v", check=AllOf((a, b)), requires=(a,))
+
+
+def test_summary_sd_is_nan_when_a_seed_lacks_the_metric():
+    s = aggregate_metrics([{"x": 1.0}, {"x": float("nan")}, {"x": 3.0}])["x"]
+    assert math.isnan(s["mean"]) and math.isnan(s["sd"])

@@ -168,3 +168,24 @@ def test_two_gloo_processes_equal_one_process_and_only_rank0_writes(tmp_path, no
 
 if __name__ == "__main__":  # the torchrun worker
     _worker(Path(sys.argv[1]))
+
+
+@pytest.mark.timeout(240)
+def test_reproduce_with_nproc_2_writes_one_run_folder_from_rank_0(tmp_path):
+    # the CLI re-launches itself through torch.distributed.run; DynamicViT's smoke trains data-parallel on 2 ranks
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "OMP_NUM_THREADS": "1", "LIVEPAPERS_QUIET": "1"}
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "livepapers.cli", "reproduce", "dynamicvit", "--profile", "smoke",
+                           "--nproc", "2", "--out", str(out), "--no-site", "--quiet"], env=env, capture_output=True,
+                          text=True, timeout=220)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (folder,) = list((out / "dynamicvit").iterdir())  # one folder: rank 1 wrote none
+    assert json.loads((folder / "status.json").read_text())["status"] == "complete"
+    assert not list((tmp_path / "tmp").glob("livepapers-rank*"))  # rank 1's temporary folder is gone
+    assert "launching 2 processes per node" in proc.stderr

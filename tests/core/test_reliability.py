@@ -55,7 +55,10 @@ def test_process_start_is_stable_and_distinct():
 
 
 @pytest.mark.parametrize("bad", [b"[]", b'{"verdicts": [{"claim_id": "C1"}]}', b"\xff\xfe\x00not utf-8",
-                                 b'{"verdicts": [{"claim_id": "C1", "status": "great"}]}'])
+                                 b'{"verdicts": [{"claim_id": "C1", "status": "great"}]}',
+                                 b'{"verdicts": [{"claim_id": "C1", "status": "holds"}]}',
+                                 b'{"verdicts": [{"claim_id": "C1", "status": "holds", "measured": "", "expected": "",'
+                                 b' "preconditions": [{"status": "holds"}]}]}'])
 def test_one_malformed_run_is_skipped_with_a_warning(toy_only, tmp_path, capsys, bad):
     good = reproduce(toy_only, profile="tiny", out=tmp_path, workers=1, verbose=False)
     broken = tmp_path / "toy" / "20200101T000000Z-default-s0"

@@ -11,6 +11,7 @@ source tree; ``--fresh`` ignores it (and replaces the entry).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -40,24 +41,56 @@ def _tracked_class(cls: type) -> type:
 
         def __getattribute__(self: Any, name: str) -> Any:
             value = object.__getattribute__(self, name)
-            if name in names:
+            if name in names or name == "__dict__":
                 state = object.__getattribute__(self, "__dict__").get("_lp_track")
                 if state is not None:
                     reads, prefix = state
-                    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                    if name == "__dict__":  # vars(cfg): everything is read
+                        _read_all(self, prefix, reads)
+                    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
                         return _wrap(value, f"{prefix}{name}.", reads)
-                    reads.add(prefix + name)
+                    else:
+                        reads.add(prefix + name)
             return value
 
-        _TRACKED[cls] = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__,
-                                                    "__module__": cls.__module__})
+        def _plain(self: Any) -> Any:
+            """A plain (untracked) copy; every field counts as read (a copy may be read anywhere)."""
+            state = object.__getattribute__(self, "__dict__").get("_lp_track")
+            if state is not None:
+                _read_all(self, state[1], state[0])
+            return dataclasses.replace(_untracked(self))
+
+        def __eq__(self: Any, other: Any) -> bool:
+            return _plain(self) == (_plain(other) if type(other) in _TRACKED.values() else other)
+
+        _TRACKED[cls] = type(cls.__name__, (cls,), {
+            "__getattribute__": __getattribute__, "__module__": cls.__module__, "__eq__": __eq__,
+            "__hash__": cls.__hash__, "__deepcopy__": lambda self, memo: copy.deepcopy(_plain(self), memo),
+            "__copy__": lambda self: _plain(self), "__reduce__": lambda self: _plain(self).__reduce__()})
     return _TRACKED[cls]
 
 
-def _wrap(config: Any, prefix: str, reads: set[str]) -> Any:
-    import copy
+def _untracked(obj: Any) -> Any:
+    """The same field values in an instance of the original (untracked) class."""
+    base = type(obj).__mro__[1] if type(obj) in _TRACKED.values() else type(obj)
+    plain = object.__new__(base)
+    for k, v in object.__getattribute__(obj, "__dict__").items():
+        if k != "_lp_track":
+            object.__setattr__(plain, k, _untracked(v) if type(v) in _TRACKED.values() else v)
+    return plain
 
-    obj = copy.copy(config)
+
+def _read_all(obj: Any, prefix: str, reads: set[str]) -> None:
+    for f in dataclasses.fields(obj):
+        v = object.__getattribute__(obj, f.name)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            _read_all(v, f"{prefix}{f.name}.", reads)
+        else:
+            reads.add(prefix + f.name)
+
+
+def _wrap(config: Any, prefix: str, reads: set[str]) -> Any:
+    obj = copy.copy(_untracked(config))
     object.__setattr__(obj, "__class__", _tracked_class(type(config)))
     object.__setattr__(obj, "_lp_track", (reads, prefix))
     return obj
@@ -82,12 +115,16 @@ def field_value(config: Any, dotted: str) -> Any:
     return to_dict(obj)
 
 
-def source_hash(package_dir: Path) -> str:
-    """Hash of every ``.py`` file of a paper package: changed code never reuses an old preparation."""
+def source_hash(*dirs: Path) -> str:
+    """Hash of every file under ``dirs`` (the paper package and the core it calls; caches skipped): changed code
+    or data never reuses an old preparation."""
     h = hashlib.sha256()
-    for f in sorted(Path(package_dir).rglob("*.py")):
-        h.update(f.relative_to(package_dir).as_posix().encode())
-        h.update(f.read_bytes())
+    for d in dirs:
+        d = Path(d)
+        for f in sorted(d.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".md"):
+                h.update(f"{d.name}/{f.relative_to(d).as_posix()}".encode())
+                h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -96,12 +133,12 @@ def _entries(slug: str) -> list[Path]:
     return sorted(p for p in d.iterdir() if (p / "manifest.json").exists()) if d.is_dir() else []
 
 
-def lookup(slug: str, config: Any, *, code: str, seed: int) -> Path | None:
-    """The stored output whose recorded fields all equal ``config``'s, for this code and seed; else None."""
+def lookup(slug: str, config: Any, *, code: str, seed: int, profile: str = "") -> Path | None:
+    """The stored output whose recorded fields all equal ``config``'s, for this code, seed and profile; else None."""
     for entry in _entries(slug):
         try:
             man = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
-            if man.get("code") != code or man.get("seed") != seed:
+            if man.get("code") != code or man.get("seed") != seed or man.get("profile", "") != profile:
                 continue
             if all(field_value(config, k) == v for k, v in man["fields"].items()):
                 return entry / "data"
@@ -110,21 +147,34 @@ def lookup(slug: str, config: Any, *, code: str, seed: int) -> Path | None:
     return None
 
 
-def store(slug: str, config: Any, reads: set[str], source: Path, *, code: str, seed: int) -> Path:
-    """Copy the prepared folder ``source`` into the cache under a manifest of the fields read."""
+def store(slug: str, config: Any, reads: set[str], source: Path, *, code: str, seed: int, profile: str = "",
+          replace: bool = False) -> Path:
+    """Copy the prepared folder ``source`` into the cache under a manifest of the fields read.
+
+    An entry that already exists (another reproduce stored the same preparation) is kept unless ``replace``; a
+    replaced entry is first renamed aside, so a reader copying from it never sees it half-deleted.
+    """
     fields = {k: field_value(config, k) for k in sorted(reads)}
-    key = hashlib.sha256(json.dumps([code, seed, fields], sort_keys=True, default=str).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps([code, seed, profile, fields], sort_keys=True, default=str).encode()
+                         ).hexdigest()[:20]
     root = cache_root() / slug
     root.mkdir(parents=True, exist_ok=True)
+    final = root / key
+    if final.exists() and not replace:
+        return final
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
         shutil.copytree(source, tmp / "data")
-        (tmp / "manifest.json").write_text(json.dumps({"code": code, "seed": seed, "fields": fields}, indent=2,
-                                                      default=str), encoding="utf-8")
-        final = root / key
+        (tmp / "manifest.json").write_text(json.dumps({"code": code, "seed": seed, "profile": profile,
+                                                       "fields": fields}, indent=2, default=str), encoding="utf-8")
         if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+            old = Path(tempfile.mkdtemp(dir=root, prefix=".old-"))
+            os.replace(final, old / "entry")
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another reproduce stored it in the meantime: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

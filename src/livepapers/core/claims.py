@@ -387,10 +387,11 @@ class Claim:
             raise ValueError(f"Claim {self.id}: requires must be a tuple of checks, got {type(self.requires).__name__}")
         if self.check is None and self.requires:
             raise ValueError(f"Claim {self.id}: a not-checkable claim has no preconditions")
-        own = set(self.metrics)
+        parts = set() if self.check is None else {self.check, *(self.check.checks if isinstance(self.check, AllOf)
+                                                               else ())}
         for r in self.requires:
-            if own and set(r.metrics) == own and r.describe() == (self.check.describe() if self.check else None):
-                raise ValueError(f"Claim {self.id}: its own check cannot be a precondition")
+            if r in parts or any(c in parts for c in (r.checks if isinstance(r, AllOf) else ())):
+                raise ValueError(f"Claim {self.id}: its own check (or a part of it) cannot be a precondition")
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -490,7 +491,9 @@ def _judge_simple(check: Band | Order | Ratio | Slope, per_seed: Sequence[Mappin
     lo_ok, hi_ok, mid_ok = check.passes(lo), check.passes(hi), check.passes(mean)
     if lo_ok and hi_ok and mid_ok:
         return "holds", measured, "", tuple(stats)
-    if not (lo_ok or hi_ok or mid_ok):
+    band_lo, band_hi = getattr(check, "lo", None), getattr(check, "hi", None)
+    covers_band = band_lo is not None and band_hi is not None and lo <= band_lo and hi >= band_hi
+    if not (lo_ok or hi_ok or mid_ok) and not covers_band:  # the interval lies wholly outside the pass region
         return "fails", measured, "", tuple(stats)
     return ("inconclusive", measured,
             f"95% interval of the mean [{_fmt(lo)}, {_fmt(hi)}] straddles the threshold", tuple(stats))
@@ -519,6 +522,50 @@ def _judge(check: Check, per_seed: Sequence[Mapping[str, float]], over_seeds: Ov
     return status, measured, "; ".join(dict.fromkeys(r for r in reasons if r)), values
 
 
+def _simple_checks(check: Check) -> tuple[Band | Order | Ratio | Slope, ...]:
+    return check.checks if isinstance(check, AllOf) else (check,)
+
+
+def _seed_outcome(checks: Sequence[Band | Order | Ratio | Slope], m: Mapping[str, float]) -> bool | None:
+    """True if every check passes on this seed, False if one fails, None if undecided (a metric missing)."""
+    undecided = False
+    for c in checks:
+        s, _ = _stat_or_none(c, m)
+        if s is None:
+            undecided = True
+        elif not c.passes(s):
+            return False
+    return None if undecided else True
+
+
+def _at_least_jointly(claim: Claim, per_seed: Sequence[Mapping[str, float]], k: int) -> tuple[Status, str]:
+    """``AtLeast(k)`` over whole seeds: a seed counts when its preconditions and every part of the check pass
+    on it together (never a part on one seed and another part, or the precondition, on others)."""
+    pre_checks = tuple(c for r in claim.requires for c in _simple_checks(r))
+    own = _simple_checks(claim.check)
+    n = len(per_seed)
+    if n < k:
+        return "inconclusive", f"only {n} seeds run, {k} needed"
+    joint = claim_fail = pre_unmet = 0
+    for m in per_seed:
+        pre_ok = _seed_outcome(pre_checks, m) if pre_checks else True
+        own_ok = _seed_outcome(own, m)
+        if pre_ok is True and own_ok is True:
+            joint += 1
+        elif pre_ok is True and own_ok is False:
+            claim_fail += 1
+        elif pre_ok is not True:
+            pre_unmet += 1
+    if joint >= k:
+        return "holds", f"{joint} of {n} seeds pass (with their preconditions)" if pre_checks else ""
+    if n - claim_fail < k:
+        return "fails", f"{claim_fail} of {n} seeds fail the claim with its preconditions met"
+    if pre_unmet:
+        return "inconclusive", (f"precondition not met on {pre_unmet} of {n} seeds: {joint} seeds pass with it, "
+                                f"{k} needed")
+    return "inconclusive", f"{joint} of {n} seeds pass, {n - joint - claim_fail} undecided, {k} needed"
+
+
 def evaluate_claim(claim: Claim, metrics_per_seed: Sequence[Mapping[str, float]], *, basis: str = "seeds"
                    ) -> Verdict:
     """Judge one claim on the metrics of ``n`` paired seeds (one dict per seed), preconditions first."""
@@ -533,6 +580,10 @@ def evaluate_claim(claim: Claim, metrics_per_seed: Sequence[Mapping[str, float]]
         st, meas, why, _ = _judge(r, metrics_per_seed, claim.over_seeds)
         pre.append({"check": r.describe(), "status": st, "measured": meas, "reason": why})
     status, measured, reason, values = _judge(claim.check, metrics_per_seed, claim.over_seeds)
+    if isinstance(claim.over_seeds, AtLeast):  # count seeds on which everything passes together
+        status, reason = _at_least_jointly(claim, metrics_per_seed, claim.over_seeds.k)
+        if status != "inconclusive" or "precondition" in reason:
+            return Verdict(claim.id, status, measured, expected, reason, n, values, tuple(pre), basis)
     unmet = [p for p in pre if p["status"] != "holds"]
     if unmet:
         words = []
@@ -589,6 +640,6 @@ def aggregate_metrics(metrics_per_seed: Sequence[Mapping[str, float]]) -> dict[s
         complete = finite.size == arr.size and arr.size > 0
         mean = float(finite.mean()) if complete else float("nan")
         median = float(np.median(finite)) if complete else float("nan")
-        sd = float(finite.std(ddof=1)) if complete and arr.size > 1 and np.ptp(finite) > 0 else 0.0
+        sd = (float(finite.std(ddof=1)) if arr.size > 1 and np.ptp(finite) > 0 else 0.0) if complete else float("nan")
         out[k] = {"mean": mean, "median": median, "sd": sd, "n": len(vals), "values": vals}
     return out

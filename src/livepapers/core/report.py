@@ -73,6 +73,16 @@ def _maybe_json(path: Path, default: Any, kind: type = dict) -> Any:
     return obj
 
 
+def _verdict_ok(v: Any) -> bool:
+    if not (isinstance(v, dict) and isinstance(v.get("claim_id"), str) and v.get("status") in VERDICT_MARK
+            and all(isinstance(v.get(k, ""), str) for k in ("measured", "expected", "reason"))
+            and "measured" in v and "expected" in v):
+        return False
+    pre = v.get("preconditions", [])
+    return isinstance(pre, list) and all(isinstance(p, dict) and isinstance(p.get("check"), str)
+                                         and isinstance(p.get("status"), str) for p in pre)
+
+
 def load_run(folder: str | Path) -> RunRecord:
     """What a run folder says about itself; :class:`BadRunFolder` (naming the file) when a file is malformed."""
     folder = Path(folder)
@@ -81,9 +91,9 @@ def load_run(folder: str | Path) -> RunRecord:
     metrics = _maybe_json(folder / "metrics.json", {})
     figures = _maybe_json(folder / "figures.json", [], list)
     verdicts = claims.get("verdicts", [])
-    if not isinstance(verdicts, list) or not all(isinstance(v, dict) and isinstance(v.get("claim_id"), str)
-                                                 and v.get("status") in VERDICT_MARK for v in verdicts):
-        raise BadRunFolder(f"{folder / 'claims.json'}: a verdict without a claim_id or a known status")
+    if not isinstance(verdicts, list) or not all(_verdict_ok(v) for v in verdicts):
+        raise BadRunFolder(f"{folder / 'claims.json'}: a verdict without a claim_id, a known status, its "
+                           "measured/expected text or well-formed preconditions")
     if not all(isinstance(f, dict) and isinstance(f.get("file"), str) for f in figures):
         raise BadRunFolder(f"{folder / 'figures.json'}: a figure without a file name")
     figures = [f for f in figures if (folder / f["file"]).exists()]

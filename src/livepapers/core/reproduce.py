@@ -158,8 +158,8 @@ def _prepare(paper: registry.Paper, config: Any, folder: Path, *, seed: int, pro
              fresh: bool, verbose: bool) -> dict[str, Any]:
     """Run or reuse ``prepare`` into ``folder/shared``; returns what happened, for env.json."""
     shared = folder / "shared"
-    code = cache.source_hash(Path(paper.module.__file__).parent)
-    hit = None if fresh else cache.lookup(paper.slug, config, code=code, seed=seed)
+    code = cache.source_hash(Path(paper.module.__file__).parent, Path(cache.__file__).parent)
+    hit = None if fresh else cache.lookup(paper.slug, config, code=code, seed=seed, profile=profile)
     # under torchrun rank 0 decides, so that every rank takes part in a prepare that trains data-parallel
     if not dist.broadcast_object(hit is not None):
         hit = None
@@ -174,29 +174,32 @@ def _prepare(paper: registry.Paper, config: Any, folder: Path, *, seed: int, pro
     _log(verbose, f"{paper.slug}: prepare (once, shared by the seeds){' --fresh' if fresh else ''}")
     seed_everything(seed, threads=threads)
     tracked, reads = cache.track_reads(config)
-    ctx = RunContext(shared, seed=seed, config=config, profile=profile, slug=paper.slug, verbose=verbose,
-                     shared=shared)
+    ctx = RunContext(shared, seed=seed, config=tracked, profile=profile, slug=paper.slug, verbose=verbose,
+                     shared=shared)  # ctx.config is the tracked one too: reads through it count
     with threadpool_limits(limits=threads):
         paper.prepare(tracked, ctx)
     if not dist.is_main():
         return {"cache": "miss", "seconds": time.perf_counter() - t0}
-    entry = cache.store(paper.slug, config, reads, shared, code=code, seed=seed)
+    entry = cache.store(paper.slug, config, reads, shared, code=code, seed=seed, profile=profile, replace=fresh)
     return {"cache": "fresh" if fresh else "miss", "entry": str(entry), "fields": sorted(reads),
             "seconds": time.perf_counter() - t0}
 
 
 def _measure(paper: registry.Paper, config: Any, folder: Path, *, seed: int, profile: str, shared: Path | None,
              verbose: bool) -> list[dict[str, float]]:
-    _log(verbose, f"{paper.slug}: measure (once per run, one thread)")
-    seed_everything(seed, threads=1)
-    ctx = RunContext(folder / "measure", seed=seed, config=config, profile=profile, slug=paper.slug,
-                     verbose=verbose, shared=shared)
-    out = paper.measure(config, ctx)
-    if not isinstance(out, list) or not out or not all(isinstance(r, dict) for r in out):
-        raise TypeError(f"{paper.slug}.experiment.measure must return a non-empty list of dicts (one per repeat)")
-    repeats = [{str(k): float(v) for k, v in r.items()} for r in out]
-    ctx.save_json("metrics.json", repeats)
-    return repeats
+    repeats = None
+    if dist.is_main():  # under torchrun only rank 0 times, so the timings are not taken under the other ranks' load
+        _log(verbose, f"{paper.slug}: measure (once per run, one thread)")
+        seed_everything(seed, threads=1)
+        ctx = RunContext(folder / "measure", seed=seed, config=config, profile=profile, slug=paper.slug,
+                         verbose=verbose, shared=shared)
+        with threadpool_limits(limits=1):
+            out = paper.measure(config, ctx)
+        if not isinstance(out, list) or not out or not all(isinstance(r, dict) for r in out):
+            raise TypeError(f"{paper.slug}.experiment.measure must return a non-empty list of dicts (one per repeat)")
+        repeats = [{str(k): float(v) for k, v in r.items()} for r in out]
+        ctx.save_json("metrics.json", repeats)
+    return dist.broadcast_object(repeats)
 
 
 def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, seed: int = 0,
@@ -207,21 +210,34 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
 
     Returns the run folder. Diverged seeds leave the run ``diverged`` (claims inconclusive); a seed
     that raises leaves it ``failed`` and raises :class:`RunFailed` after the report is written.
-    ``fresh=True`` runs ``prepare`` even when the cache holds its output.
+    ``fresh=True`` runs ``prepare`` even when the cache has its output. Under torchrun (``--nproc``) every
+    rank runs every seed; only rank 0 writes ``out``, the others a temporary folder removed afterwards.
     """
+    rank = dist.init_from_env()  # rank 0 of 1 unless launched by torchrun (--nproc)
+    if rank.world_size > 1 and not rank.is_main:
+        tmp = tempfile.mkdtemp(prefix=f"livepapers-rank{rank.rank}-")
+        try:
+            return _reproduce(slug, profile=profile, seeds=seeds, seed=seed, overrides=overrides, out=tmp,
+                              backend=backend, address=address, workers=workers, verbose=False, fresh=fresh)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _reproduce(slug, profile=profile, seeds=seeds, seed=seed, overrides=overrides, out=out, backend=backend,
+                      address=address, workers=workers, verbose=verbose, fresh=fresh)
+
+
+def _reproduce(slug: str, *, profile: str, seeds: int | None, seed: int, overrides: list[str] | None,
+               out: str | Path, backend: str, address: str | None, workers: int | None, verbose: bool,
+               fresh: bool) -> Path:
     from livepapers.core.report import write_run_report
 
     paper = registry.get(slug)
     prof = resolve_profile(slug, profile, overrides)
     config = prof.config
     n = int(seeds) if seeds is not None else prof.n_seeds
-    rank = dist.init_from_env()  # rank 0 of 1 unless launched by torchrun (--nproc)
-    if rank.world_size > 1:  # every rank trains every seed together: seeds run one after another
+    if dist.world_size() > 1:  # every rank trains every seed together: seeds run one after another
         if backend != "local":
             raise ValueError("--nproc runs the seeds inside the torchrun ranks; it does not combine with --backend ray")
         workers = 1
-        if not rank.is_main:  # only rank 0 writes the run folder
-            out, verbose = tempfile.mkdtemp(prefix=f"livepapers-rank{rank.rank}-"), False
     plan = seed_plan(n, workers, prof.threads)
     folder = create_run_folder(out, slug, profile, seed, n)
     write_status(folder, "running", slug=slug, profile=profile)
@@ -281,9 +297,7 @@ def reproduce(slug: str, *, profile: str = "default", seeds: int | None = None, 
         final = "failed"  # a run that measured nothing is not a result (e.g. every part switched off by --set)
         messages.append("the run returned no metrics")
     write_status(folder, final, slug=slug, profile=profile, seconds=wall, messages=messages)
-    if not dist.is_main():
-        shutil.rmtree(Path(out), ignore_errors=True)
-    else:
+    if dist.is_main():
         write_run_report(folder)
     if final == "failed":
         raise RunFailed(folder, "; ".join(messages))

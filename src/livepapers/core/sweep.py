@@ -38,9 +38,9 @@ def _init_worker(parent: int | None = None) -> None:
 
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.setdefault("LIVEPAPERS_WORKER", "1")
-    # Ctrl-C reaches the whole process group: the parent decides what happens, workers print no tracebacks
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if parent is not None:
+    if parent is not None:  # a local pool worker (not a Ray worker, which Ray itself manages)
+        # Ctrl-C reaches the whole process group: the parent decides what happens, workers print no tracebacks
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
     import torch
 
