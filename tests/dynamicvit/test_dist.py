@@ -24,6 +24,7 @@ import torch
 
 from livepapers.core import dist
 from livepapers.dynamicvit import experiment as E
+from livepapers.dynamicvit import training as T  # the loops' module: the controls patch its names
 from livepapers.dynamicvit.data import DigitBatch
 
 TEACHER_STEPS, FINETUNE_STEPS, SEED = 2, 3, 3
@@ -97,12 +98,12 @@ def _worker(out: Path) -> None:
     got = {"f32": run_loops(torch.float32), "f64": run_loops(torch.float64)}
     flat = torch.cat([v.double().reshape(-1) for r in got.values() for v in r.values()])
     got["spread"] = {"max": (flat - dist.all_reduce_mean(flat)).abs().max()}  # 0 when the ranks agree
-    gumbel_rows, sharded_loss = E.GumbelRows, E.ShardedDistillLoss
-    E.GumbelRows = _NoAlignment
+    gumbel_rows, sharded_loss = T.GumbelRows, T.ShardedDistillLoss
+    T.GumbelRows = _NoAlignment
     got["no_gumbel_rows"] = run_loops(torch.float64, ("dynamic",))
-    E.GumbelRows, E.ShardedDistillLoss = gumbel_rows, E.DistillDiffPruningLoss
+    T.GumbelRows, T.ShardedDistillLoss = gumbel_rows, T.DistillDiffPruningLoss
     got["no_token_weighting"] = run_loops(torch.float64, ("dynamic",))
-    E.ShardedDistillLoss = sharded_loss
+    T.ShardedDistillLoss = sharded_loss
     if dist.is_main():
         torch.save(got, out / "ranks.pt")
     dist.cleanup()

@@ -22,9 +22,7 @@ $\|\theta_{A_1}\|^2 + \|\theta_{A_2}\|^2$), then the median over groups; across 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -34,36 +32,13 @@ import torch
 
 from livepapers.core.bench import CpuTimer
 from livepapers.core.config import Profile
-from livepapers.core.stats import fit_loglog_slope
 
-from . import figures
 from .data import load_digits_split
-from .metrics import (
-    BROKEN_KINDS,
-    FULL_BATCH_RUN,
-    MOMENTUM_RUNS,
-    SGD_RUNS,
-    c1_key,
-    drift_key,
-    key,
-    max_or_nan,
-    min_or_nan,
-    put_per_model,
-    slope_key,
-    time_keys,
-)
+from .metrics import FULL_BATCH_RUN, MOMENTUM_RUNS, SGD_RUNS, c1_key, key, max_or_nan, time_keys
 from .models import MODELS
-from .predict import (
-    damping_regime,
-    drift_explained,
-    gradient_flow_error,
-    median_drift_curve,
-    median_relative_error,
-    predict_exact_discrete,
-    predict_modified_flow,
-    predict_momentum,
-    predict_weight_decay,
-)
+from .plan import eta_halving as _eta_halving  # noqa: F401  (re-exported: the tests call experiment._eta_halving)
+from .plan import eta_halving_runs, gradient_flow_limit, half_lr_steps, momentum_run, sgd_run
+from .predict import median_relative_error, predict_exact_discrete, predict_modified_flow
 from .symmetries import KINDS
 from .training import train_tracked
 
@@ -142,14 +117,9 @@ def _check_config(cfg: Config) -> None:
         raise ValueError(f"steps and full_batch_steps must be >= 2, got {cfg.steps}, {cfg.full_batch_steps}")
     if len(cfg.gf_lrs) < 2:
         raise ValueError(f"gf_lrs needs >= 2 learning rates for the slope, got {cfg.gf_lrs}")
-    if not 1 <= _half_lr_steps(cfg) <= cfg.steps:
+    if not 1 <= half_lr_steps(cfg) <= cfg.steps:
         raise ValueError(f"half_lr_time must be in [sgd_lr, steps * sgd_lr] = [{cfg.sgd_lr}, {cfg.steps * cfg.sgd_lr}] "
                          f"(R1h compares R1's first half_lr_time / sgd_lr steps), got {cfg.half_lr_time}")
-
-
-def _half_lr_steps(cfg: Config) -> int:
-    """m: R1's steps in the R1h comparison window [0, half_lr_time] (R1h takes 2 m steps at lr / 2)."""
-    return round(cfg.half_lr_time / cfg.sgd_lr)
 
 
 @contextlib.contextmanager
@@ -176,8 +146,8 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
     window: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # R1's [0, half_lr_time], for R1h
     for run_id, wd in zip(SGD_RUNS, (0.0, cfg.sgd_weight_decay)):
         with _timed(m, run_id):
-            _sgd_run(m, run_id, wd, x, y, cfg, ctx, c1_steps=c1_steps if run_id == "R1" else (), c1_all=c1_all,
-                     window=window)
+            sgd_run(m, run_id, wd, x, y, cfg, ctx, c1_steps=c1_steps if run_id == "R1" else (), c1_all=c1_all,
+                    window=window)
     for kind in (k for k in KINDS if f"grad_{k}" in c1_all):  # C1: geometry at random points of R1
         m[c1_key("grad", kind)] = max_or_nan(c1_all[f"grad_{kind}"])
         m[c1_key("hvp", kind)] = max_or_nan(c1_all[f"hvp_{kind}"])
@@ -186,11 +156,11 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
         m["c1_max_hvp_violation"] = max_or_nan(v for k, v in m.items() if k.startswith("c1_hvp_violation_"))
         m["c1_n_points"] = float(len(c1_steps) * len(cfg.sgd_models))
     with _timed(m, "R1h"):
-        _eta_halving_runs(m, window, x, y, cfg, ctx)
+        eta_halving_runs(m, window, x, y, cfg, ctx)
     regimes: dict[str, dict[str, str]] = {}
     for run_id, wd in zip(MOMENTUM_RUNS, cfg.momentum_weight_decays):
         with _timed(m, run_id):
-            regimes[run_id] = _momentum_run(m, run_id, wd, x, y, cfg, ctx)
+            regimes[run_id] = momentum_run(m, run_id, wd, x, y, cfg, ctx)
     with _timed(m, FULL_BATCH_RUN):  # full-batch GD
         tracker, _ = train_tracked(cfg.full_batch_model, x=x, y=y, lr=cfg.sgd_lr, weight_decay=cfg.sgd_weight_decay,
                                    steps=cfg.full_batch_steps, batch_size=x.shape[0], ctx=ctx, label="R5",
@@ -202,162 +172,7 @@ def run(config: Config, ctx: Any) -> dict[str, float]:
                                ("c4_official_err", predict_modified_flow(tracker, kind=kind, convention="official"))):
                 m[key(stat, FULL_BATCH_RUN, kind)] = median_relative_error(pred, emp, scale)
     with _timed(m, "R6"):
-        _gradient_flow_limit(m, x, y, cfg, ctx)
+        gradient_flow_limit(m, x, y, cfg, ctx)
     ctx.save_json("regimes", regimes)
     return m
 
-
-def _sgd_run(m: dict[str, float], run_id: str, wd: float, x: torch.Tensor, y: torch.Tensor, cfg: Config, ctx: Any,
-             *, c1_steps: tuple[int, ...], c1_all: dict[str, list[float]],
-             window: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> None:
-    """R1 / R2 (SGD without momentum) for every model of ``sgd_models``: C3, C4 and C6 metrics."""
-    vals: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-    end_mod: list[np.ndarray] = []
-    end_plain: list[np.ndarray] = []
-    m_half = _half_lr_steps(cfg)
-    for name in cfg.sgd_models:
-        tracker, c1 = train_tracked(name, x=x, y=y, lr=cfg.sgd_lr, weight_decay=wd, steps=cfg.steps,
-                                    batch_size=cfg.batch_size, ctx=ctx, label=run_id, bn_eps=cfg.bn_eps,
-                                    c1_steps=c1_steps, c1_individual=cfg.c1_individual)
-        for k, v in c1.items():
-            c1_all.setdefault(k, []).extend(v)
-        preds_fig: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
-        for kind in tracker.kinds:
-            emp, scale = tracker.empirical(kind), tracker.normalizer(kind)
-            p_mod = predict_modified_flow(tracker, kind=kind)
-            p_wd = predict_weight_decay(tracker, kind=kind)
-            exact = median_relative_error(predict_exact_discrete(tracker, kind=kind), emp, scale)
-            cont = median_relative_error(p_mod, emp, scale)
-            vals["c4_exact_err", run_id, kind][name] = exact
-            vals["c4_cont_err", run_id, kind][name] = cont
-            vals["c4_official_err", run_id, kind][name] = median_relative_error(
-                predict_modified_flow(tracker, kind=kind, convention="official"), emp, scale)
-            if run_id == "R1" and kind in BROKEN_KINDS:
-                # C4 (Revision 2): 4. gap to the modified flow; 1. the break is resolved above round-off;
-                # 2. the drift is the modified flow's
-                gf = gradient_flow_error(emp, scale)
-                vals["c4_gf_err", run_id, kind][name] = gf
-                vals["c4_gf_ratio", run_id, kind][name] = gf / max(cont, 1e-300)
-                vals["c4_gf_exact_ratio", run_id, kind][name] = gf / max(exact, 1e-300)
-                (vals["c4_drift_err", run_id, kind][name],
-                 vals["c4_drift_frac", run_id, kind][name]) = drift_explained(p_mod, emp, scale)
-                window.setdefault(name, {})[kind] = (emp[: m_half + 1].copy(), scale[: m_half + 1].copy())
-            if run_id == "R2" and kind == "translation":
-                end_mod.append(np.abs(p_mod[-1] - emp[-1]) / np.abs(emp[-1]))
-                end_plain.append(np.abs(p_wd[-1] - emp[-1]) / np.abs(emp[-1]))
-            label_wd = "gradient flow (constant)" if wd == 0 else "weight decay only, e^{-c λ t}"
-            preds_fig[kind] = {"modified": ("modified flow (λ̃, ∫‖g‖²)", p_mod), "wd": (label_wd, p_wd)}
-        if name in cfg.plot_models:
-            figures.overlay(ctx, tracker, preds_fig, name=f"{run_id}_{name}_overlay",
-                            title=f"{run_id} {name}: SGD lr={cfg.sgd_lr}, wd={wd}, batch {cfg.batch_size}",
-                            caption=f"{run_id}, {name}: measured per-channel S/N/D (thick) vs modified gradient flow "
-                                    f"(dashed) and {'gradient flow' if wd == 0 else 'plain weight decay'} (dotted)",
-                            n_channels=cfg.plot_channels)
-    put_per_model(m, vals)
-    if end_mod:
-        m["c3_trans_end_err_modified"] = float(np.median(np.concatenate(end_mod)))
-        m["c3_trans_end_err_plain"] = float(np.median(np.concatenate(end_plain)))
-
-
-def _eta_halving_runs(m: dict[str, float], window: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
-                      x: torch.Tensor, y: torch.Tensor, cfg: Config, ctx: Any) -> None:
-    """R1h for every model (C4: the break scales with eta): gradient-flow errors at lr and lr / 2 and their ratio."""
-    vals: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for name in cfg.sgd_models:
-        errs = _eta_halving(name, window.get(name, {}), x=x, y=y, m=_half_lr_steps(cfg), cfg=cfg, ctx=ctx,
-                            curves=curves.setdefault(name, {}))
-        for kind, (e_ref, e_half) in errs.items():
-            vals["c4_gf_err", "R1h_ref", kind][name], vals["c4_gf_err", "R1h", kind][name] = e_ref, e_half
-            m[key("c4_gf_eta_ratio", "R1", kind, name)] = e_ref / e_half if e_half > 0 else math.nan
-    put_per_model(m, vals)
-    for kind in BROKEN_KINDS:  # two-sided band: judge both extremes over models
-        ratios = [m[key("c4_gf_eta_ratio", "R1", kind, n)] for n in cfg.sgd_models
-                  if key("c4_gf_eta_ratio", "R1", kind, n) in m]
-        if ratios:
-            m[key("c4_gf_eta_ratio", "R1", kind, "min")] = min_or_nan(ratios)
-            m[key("c4_gf_eta_ratio", "R1", kind, "max")] = max_or_nan(ratios)
-    m["c4_half_lr_time"] = _half_lr_steps(cfg) * cfg.sgd_lr
-    figures.eta_scaling(ctx, cfg.sgd_lr, curves)
-
-
-def _eta_halving(
-    name: str, r1: dict[str, tuple[np.ndarray, np.ndarray]], *, x: torch.Tensor, y: torch.Tensor, m: int,
-    cfg: Config, ctx: Any, curves: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> dict[str, tuple[float, float]]:
-    r"""R1h for one model: gradient-flow errors at $\eta$ and $\eta/2$ over the same time $t = m\eta$.
-
-    ``r1`` maps each broken kind to R1's measured (emp, scale) at steps 0..m. R1h starts from R1's initialization,
-    takes $2m$ steps at $\eta/2$ and uses each of R1's first m minibatches for two consecutive steps, so at every
-    time t both runs have seen the same data; its tracker keeps every second step, i.e. the times of R1's steps
-    0..m. To first order in $\eta$ both errors are $\eta\int_0^t \lVert g_A\rVert^2 d\tau$ (the same integral), so
-    their ratio is 2.
-
-    Returns:
-        kind -> (gradient-flow error of R1 over [0, t], that of R1h over [0, t]); ``curves`` (if given) gets the
-        median drift curves of both runs per kind.
-    """
-    tracker, _ = train_tracked(name, x=x, y=y, lr=cfg.sgd_lr / 2, steps=2 * m, batch_size=cfg.batch_size, ctx=ctx,
-                               label="R1h", bn_eps=cfg.bn_eps, repeat=2, every=2)
-    out: dict[str, tuple[float, float]] = {}
-    for kind, (emp_ref, scale_ref) in r1.items():
-        emp, scale = tracker.empirical(kind), tracker.normalizer(kind)
-        if emp.shape != emp_ref.shape:
-            raise RuntimeError(f"R1h {name} {kind}: recorded {emp.shape}, R1's window is {emp_ref.shape}")
-        out[kind] = (gradient_flow_error(emp_ref, scale_ref), gradient_flow_error(emp, scale))
-        if curves is not None:
-            curves[kind] = (median_drift_curve(emp_ref, scale_ref), median_drift_curve(emp, scale))
-    return out
-
-
-def _momentum_run(m: dict[str, float], run_id: str, wd: float, x: torch.Tensor, y: torch.Tensor, cfg: Config,
-                  ctx: Any) -> dict[str, str]:
-    """R3 / R4 (SGD with momentum) for every model of ``momentum_models``: C4's exact recursions and C5."""
-    vals: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-    regimes = {kind: damping_regime(cfg.momentum_lr, cfg.momentum, cfg.dampening, wd, kind) for kind in KINDS}
-    ctx.log(f"{run_id} damping regimes: " + ", ".join(f"{k} {v}" for k, v in regimes.items()))
-    for name in cfg.momentum_models:
-        tracker, _ = train_tracked(name, x=x, y=y, lr=cfg.momentum_lr, weight_decay=wd, momentum=cfg.momentum,
-                                   dampening=cfg.dampening, steps=cfg.steps, batch_size=cfg.batch_size, ctx=ctx,
-                                   label=run_id, bn_eps=cfg.bn_eps)
-        preds_fig = {}
-        for kind in tracker.kinds:
-            emp, scale = tracker.empirical(kind), tracker.normalizer(kind)
-            p_mom = predict_momentum(tracker, kind=kind)
-            p_hom = predict_momentum(tracker, kind=kind, forcing=False)
-            vals["c4_exact_err", run_id, kind][name] = median_relative_error(
-                predict_exact_discrete(tracker, kind=kind), emp, scale)
-            mom = vals["c5_mom_err", run_id, kind][name] = median_relative_error(p_mom, emp, scale)
-            hom = vals["c5_homog_err", run_id, kind][name] = median_relative_error(p_hom, emp, scale)
-            if kind != "translation":
-                vals["c5_homog_ratio", run_id, kind][name] = hom / max(mom, 1e-300)
-            preds_fig[kind] = {"momentum": (f"oscillator ({regimes[kind]})", p_mom),
-                               "homog": ("homogeneous only Φ(t)q(0)", p_hom)}
-        if name in cfg.plot_models:
-            figures.overlay(ctx, tracker, preds_fig, name=f"{run_id}_{name}_overlay",
-                            title=f"{run_id} {name}: lr={cfg.momentum_lr}, β={cfg.momentum}, wd={wd}",
-                            caption=f"{run_id}, {name}: measured per-channel S/N/D (thick) vs the damped, driven "
-                                    "oscillator (dashed) and its homogeneous part only (dotted)",
-                            n_channels=cfg.plot_channels)
-    put_per_model(m, vals)
-    for kind in KINDS:
-        m[key("c5_underdamped", run_id, kind)] = float(regimes[kind] == "underdamped")
-    return regimes
-
-
-def _gradient_flow_limit(m: dict[str, float], x: torch.Tensor, y: torch.Tensor, cfg: Config, ctx: Any) -> None:
-    """R6: drift at fixed time t = gf_time for each lr of gf_lrs (C2: it vanishes linearly as lr -> 0)."""
-    xs, ys = x[: cfg.gf_subset], y[: cfg.gf_subset]
-    drift: dict[str, list[float]] = {k: [] for k in KINDS}
-    for i, lr in enumerate(cfg.gf_lrs):
-        tracker, _ = train_tracked(cfg.full_batch_model, x=xs, y=ys, lr=lr, steps=max(2, round(cfg.gf_time / lr)),
-                                   batch_size=xs.shape[0], ctx=ctx, label=f"R6 lr={lr}", bn_eps=cfg.bn_eps)
-        for kind in tracker.kinds:
-            drift[kind].append(gradient_flow_error(tracker.empirical(kind), tracker.normalizer(kind)))
-            m[drift_key(kind, i)] = drift[kind][-1]
-    for kind in BROKEN_KINDS:
-        positive = drift[kind] and all(v > 0 for v in drift[kind])
-        m[slope_key(kind)] = fit_loglog_slope(cfg.gf_lrs, drift[kind]) if positive else math.nan
-    if drift["translation"]:
-        m["c2_translation_drift"] = max_or_nan(drift["translation"])
-    figures.drift_vs_lr(ctx, cfg.gf_lrs, drift)
