@@ -151,7 +151,7 @@ def test_transformer_block_matches_sdpa():
 
 
 def test_lr_schedule():
-    # the fairseq LRA schedule experiment.train uses: linear warm-up from 1e-7, then linear decay to 0
+    # the fairseq LRA schedule training.train uses: linear warm-up from 1e-7, then linear decay to 0
     lr = lambda k: warmup_linear(k, 100, peak=1e-3, warmup_frac=0.1)  # noqa: E731
     assert lr(0) == pytest.approx(1e-7) and lr(10) == pytest.approx(1e-3)
     assert lr(55) == pytest.approx(0.5e-3) and lr(100) == 0.0

@@ -10,7 +10,6 @@ Parts (each timed in CPU seconds, ``time_<part>_s``):
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -20,37 +19,17 @@ from torch import nn
 from livepapers.core.config import ConfigError, Profile
 from livepapers.core.runs import RunContext
 from livepapers.core.stats import min_or_nan
-from livepapers.core.train import train_loop
 
 from . import data
-from ._inputs import as_generator, as_seed, check_positive
+from ._inputs import check_config_positive as _positive
 from .compiled import compiled_inference_checks
 from .figures import render_figure, sorting_figure
 from .logic import logic_accuracy, make_logic_net
 from .rendering import DISTRIBUTIONS, T_CONORMS, GenDR, iou_loss, posed, softras_equivalence_error
-from .sorting import (
-    DiffSortNet,
-    DigitScorer,
-    monotonicity_checks,
-    perm_bce_loss,
-    scorer_ranking_metrics,
-    swap_error_checks,
-)
+from .sorting import monotonicity_checks, scorer_ranking_metrics, swap_error_checks
+from .training import fit_poses, select_tau, train_logic, train_sorter
 
 # -- config -------------------------------------------------------------------------------------------
-
-
-def _positive(cfg: object, prefix: str, names: tuple[str, ...]) -> None:
-    """Refuse a non-finite or non-positive value of the fields ``names`` (numbers or tuples of numbers) when the
-    config is built, so that ``--set`` is refused before a run folder exists."""
-    for name in names:
-        v = getattr(cfg, name)
-        if isinstance(v, tuple):
-            if not v or not all(math.isfinite(x) and x > 0 for x in v):
-                raise ConfigError(f"{prefix}.{name} must be finite numbers > 0, got {v}")
-        elif not (math.isfinite(v) and v > 0):
-            raise ConfigError(f"{prefix}.{name} must be a finite number > 0, got {v}")
-
 
 
 @dataclass(frozen=True)
@@ -182,36 +161,6 @@ def part_monotone(cfg: MonotoneConfig, ctx: RunContext) -> dict[str, float]:
 # -- 2. sorting supervision ----------------------------------------------------------------------------
 
 
-def train_sorter(pools: data.DigitPools, *, n: int, steps: int, batch: int, distribution: str, steepness: float,
-                 lr: float, init_seed: int | torch.Generator, stream: torch.Generator | int, ctx: RunContext,
-                 desc: str) -> DigitScorer:
-    """Ranking supervision only: BCE between ``P`` of the relaxed odd-even sort of the scores and the true ``Q``.
-
-    ``init_seed`` (the scorer's initialisation) and ``stream`` (the training sets): an int seed or a
-    ``torch.Generator`` each.
-    """
-    check_positive(lr, "lr")
-    stream = as_generator(stream, "stream")
-    torch.manual_seed(as_seed(init_seed, "init_seed"))
-    model = DigitScorer()
-    sorter = DiffSortNet("odd_even", n, steepness=steepness, distribution=distribution)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-
-    def step(_: int) -> torch.Tensor:
-        x, v = data.four_digit_sets(pools.train_images, pools.train_labels, n_sets=batch, set_size=n,
-                                    generator=stream)
-        scores = model(x.reshape(batch * n, 8, 32)).reshape(batch, n)
-        _, P = sorter(scores)
-        loss = perm_bce_loss(P, v)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    train_loop(step, steps, ctx=ctx, desc=desc)
-    return model
-
-
 def part_sort(cfg: SortConfig, ctx: RunContext) -> dict[str, float]:
     pools = data.digit_pools(ctx.generator(1))
     out: dict[str, float] = {}
@@ -243,46 +192,6 @@ def part_sort(cfg: SortConfig, ctx: RunContext) -> dict[str, float]:
 # -- 3. logic gate networks ----------------------------------------------------------------------------
 
 
-def train_logic(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch: int, lr: float,
-                generator: torch.Generator | int, ctx: RunContext, desc: str) -> nn.Module:
-    """Adam (``lr``) on the cross-entropy of ``model`` over random batches of ``(x, y)`` drawn with ``generator``
-    (an int seed or a ``torch.Generator``)."""
-    check_positive(lr, "lr")
-    generator = as_generator(generator)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-
-    def step(_: int) -> torch.Tensor:
-        idx = torch.randint(len(x), (min(batch, len(x)),), generator=generator)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    train_loop(step, steps, ctx=ctx, desc=desc)
-    return model
-
-
-def _select_tau(x: torch.Tensor, y: torch.Tensor, taus: tuple[float, ...], *, build, steps: int, batch: int,
-                lr: float, ctx: RunContext, desc: str) -> tuple[float, dict[float, float]]:
-    r"""Pick $\tau$ by discretised accuracy on a validation split (20 % of the training split, seed 0; same in every
-    seed); ties go to the smaller $\tau$."""
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(x), generator=g)
-    n_val = max(1, len(x) // 5)
-    val, tr = perm[:n_val], perm[n_val:]
-    scores = {}
-    for tau in taus:
-        torch.manual_seed(0)
-        model = build(tau, 0)
-        train_logic(model, x[tr], y[tr], steps=steps, batch=batch, lr=lr, generator=torch.Generator().manual_seed(1),
-                    ctx=ctx, desc=f"{desc} τ={tau:g}")
-        scores[tau] = logic_accuracy(model, x[val], y[val], discrete=True)
-    best = max(taus, key=lambda t: (scores[t], -t))
-    return best, scores
-
-
 def part_logic(cfg: LogicConfig, ctx: RunContext) -> dict[str, float]:
     out: dict[str, float] = {}
     t0 = time.process_time()
@@ -292,7 +201,7 @@ def part_logic(cfg: LogicConfig, ctx: RunContext) -> dict[str, float]:
     def build_digits(tau: float, seed: int) -> nn.Sequential:
         return make_logic_net(192, cfg.digits_width, cfg.digits_depth, 10, tau, "unique", seed * 100)
 
-    tau, sel = _select_tau(x_tr, y_tr, cfg.digits_taus, build=build_digits, steps=cfg.digits_select_steps,
+    tau, sel = select_tau(x_tr, y_tr, cfg.digits_taus, build=build_digits, steps=cfg.digits_select_steps,
                            batch=cfg.batch, lr=cfg.lr, ctx=ctx, desc="dlgn digits select")
     out["dlgn_digits_tau"] = tau
     ctx.log(f"digits τ selection (val acc): {sel} -> {tau}")
@@ -319,7 +228,7 @@ def part_logic(cfg: LogicConfig, ctx: RunContext) -> dict[str, float]:
         def build_monk(tau: float, seed: int) -> nn.Sequential:
             return make_logic_net(17, cfg.monk_width, cfg.monk_depth, 2, tau, "random", seed * 100 + 7)
 
-        mtau, _ = _select_tau(mx_tr, my_tr, cfg.monk_taus, build=build_monk, steps=cfg.monk_steps,
+        mtau, _ = select_tau(mx_tr, my_tr, cfg.monk_taus, build=build_monk, steps=cfg.monk_steps,
                               batch=cfg.batch, lr=cfg.lr, ctx=ctx, desc=f"dlgn monk{problem} select")
         torch.manual_seed(ctx.seed)
         m = build_monk(mtau, ctx.seed + 1)
@@ -334,23 +243,6 @@ def part_logic(cfg: LogicConfig, ctx: RunContext) -> dict[str, float]:
 
 
 # -- 4. rendering: pose recovery ----------------------------------------------------------------------
-
-
-def _fit_poses(renderer: GenDR, tris: torch.Tensor, mask: torch.Tensor, target: torch.Tensor, pose0: torch.Tensor,
-               cfg: RenderConfig, ctx: RunContext, desc: str) -> torch.Tensor:
-    """Adam on the IoU loss of ``renderer``'s silhouettes from the poses ``pose0``; the final poses."""
-    pose = pose0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([pose], lr=cfg.lr)
-
-    def step(_: int) -> torch.Tensor:
-        loss = iou_loss(renderer(posed(tris, pose), mask), target).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    train_loop(step, cfg.steps, ctx=ctx, desc=desc)
-    return pose
 
 
 def part_render(cfg: RenderConfig, ctx: RunContext) -> dict[str, float]:
@@ -371,7 +263,7 @@ def part_render(cfg: RenderConfig, ctx: RunContext) -> dict[str, float]:
     for conorm in cfg.t_conorms:
         for dist in cfg.distributions:
             renderer = GenDR(image_size=cfg.image_size, dist_func=dist, dist_scale=cfg.tau, aggr_alpha_func=conorm)
-            pose = _fit_poses(renderer, tr, mk, tg, torch.cat([starts[D] for D in cfg.offsets]), cfg, ctx,
+            pose = fit_poses(renderer, tr, mk, tg, torch.cat([starts[D] for D in cfg.offsets]), cfg, ctx,
                               f"render {dist}/{conorm}")
             with torch.no_grad():
                 final_iou = 1 - iou_loss(hard(posed(tr, pose), mk), tg)

@@ -14,49 +14,33 @@ One call of :func:`run` handles one seed (network initialization and minibatch o
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from torch import Tensor
 
 from livepapers.core.config import Profile
 from livepapers.nnphd import figures
-from livepapers.nnphd.data import (
-    DampedDoublePendulum,
-    DampedOscillator2D,
-    Inspiral,
-    UranusNeptune,
-    UranusNeptuneRing,
+from livepapers.nnphd.data import DampedOscillator2D, Inspiral, UranusNeptune, UranusNeptuneRing
+from livepapers.nnphd.detection import cos_agg, cos_each, rms
+from livepapers.nnphd.evaluation import (  # noqa: F401 (the metric names are importable from here)
+    FORECAST_MODELS,
+    NEPTUNE_RUNS,
+    forecast_eval,
+    forecast_metric,
+    inspiral_metrics,
+    neptune_metric,
+    neptune_metrics,
+    sweep_summary,
+    time_metric,
 )
-from livepapers.nnphd.detection import cos_agg, cos_each, drag_profile, localization, rms
-from livepapers.nnphd.modules import LagrangianNN, MLPDynamics, NNPhD, UniversalApproximatorNet
-from livepapers.nnphd.training import fit, predict, rk4_rollout
-from livepapers.nnphd.transition import half_crossing, phase_transition_sweep
+from livepapers.nnphd.harness import build_nnphd, data_gen, fit_logged, hidden, pendulum_data, seeded
+from livepapers.nnphd.modules import LagrangianNN, MLPDynamics
+from livepapers.nnphd.training import predict
+from livepapers.nnphd.transition import phase_transition_sweep
 
 DEMOS = ("c1", "c2", "c3", "c3b", "c4", "c5")
-NEPTUNE_RUNS = ("c3", "c3b", "c3real")  # variant A, variant B (ring), variant A at the real mass (c3_real_mass)
-FORECAST_MODELS = ("nnphd", "lnn", "mlp")  # C5
-
-
-def time_metric(name: str) -> str:
-    """CPU seconds of one demo (or a Neptune run) of ``run``."""
-    return f"time_{name}_s"
-
-
-def neptune_metric(variant: str, stat: str) -> str:
-    """A Neptune run's metric: ``variant`` in ``NEPTUNE_RUNS``, ``stat`` a key of :func:`localization` or
-    ``lnn_rel_err``."""
-    return f"{variant}_{stat}"
-
-
-def forecast_metric(stat: str, model: str) -> str:
-    """C5's ``stat`` ("rmse", "n_diverged", "energy_ratio") for ``model`` in ``FORECAST_MODELS``; the LNN's
-    energy ratio, which C5 reads, is ``c5_lnn_energy_ratio``."""
-    return "c5_lnn_energy_ratio" if (stat, model) == ("energy_ratio", "lnn") else f"c5_{stat}_{model}"
 
 
 @dataclass(frozen=True)
@@ -133,53 +117,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def _data_gen(seed: int, offset: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + offset)
-
-
-@contextlib.contextmanager
-def _seeded(ctx, offset: int):
-    """Network initialization from (ctx.seed, offset), without touching the global RNG afterwards."""
-    with torch.random.fork_rng():
-        torch.manual_seed(ctx.seed * 1_000_003 + 7919 * offset)
-        yield
-
-
-def _hidden(cfg: Config, width: int | None = None) -> tuple[int, ...]:
-    return (width or cfg.width,) * cfg.depth
-
-
-def _nnphd(cfg: Config, dim: int, *, angle_embedding: str | None, time_input: bool = False) -> NNPhD:
-    lnn = LagrangianNN(dim=dim, hidden=_hidden(cfg), ridge=cfg.ridge, angle_embedding=angle_embedding,
-                       init=cfg.lnn_init)
-    uan = UniversalApproximatorNet(dim=dim, hidden=_hidden(cfg), time_input=time_input,
-                                   angle_embedding=angle_embedding)
-    return NNPhD(dim=dim, lnn=lnn, uan=uan, lam=cfg.lam, norm=cfg.norm)
-
-
-def _train(model, data: dict[str, Tensor], steps: int, cfg: Config, ctx, offset: int, tag: str) -> dict:
-    """fit() with the shared optimizer settings; NaN/inf stops the run through ctx.check_finite."""
-    every = max(1, steps // 5)
-
-    def callback(step: int, losses: dict[str, float]) -> None:
-        ctx.check_finite(losses["loss"], step, what=f"{tag} loss")
-        if step % every == 0 or step == steps - 1:
-            ctx.log(f"{tag} step {step}: loss {losses['loss']:.4g} l_pred {losses['l_pred']:.4g} "
-                    f"l_reg {losses['l_reg']:.4g}")
-
-    return fit(model, data, steps, lr=cfg.lr, lr_min=cfg.lr_min, batch_size=cfg.batch_size,
-               grad_clip=cfg.grad_clip, generator=ctx.generator(offset), callback=callback)
-
-
 # ----------------------------------------------------------------------------------------------- C1
 
 
 def _demo_c1(cfg: Config, ctx) -> dict[str, float]:
     system = DampedOscillator2D(gamma=cfg.c1_gamma)
-    data = system.sample(cfg.c1_n_samples, _data_gen(cfg.data_seed, 1))
+    data = system.sample(cfg.c1_n_samples, data_gen(cfg.data_seed, 1))
     table = phase_transition_sweep(
         system, cfg.c1_lams, cfg.c1_steps, ctx.generator(1), data=data, hidden=(cfg.c1_width,) * cfg.depth,
         batch_size=cfg.batch_size, lr=cfg.lr, lr_min=cfg.lr_min, norm=cfg.norm, ridge=cfg.ridge,
@@ -188,41 +131,18 @@ def _demo_c1(cfg: Config, ctx) -> dict[str, float]:
     table = sorted(table, key=lambda r: r["lam"])
     for r in table:
         ctx.log(f"c1 λ={r['lam']:.3g}: l_pred {r['l_pred']:.4g} l_reg {r['l_reg']:.4g}")
-    lams = np.array([r["lam"] for r in table])
-    reg = np.array([r["l_reg"] for r in table])
-    pred = np.array([r["l_pred"] for r in table])
-    low, high = lams <= 0.75, lams >= 1.25
-    plateau = float(reg[low].mean())
-    reg_true = float(torch.linalg.vector_norm(data["a_nc"], dim=-1).mean()) if cfg.norm == "l2" else float(
-        data["a_nc"].abs().sum(-1).mean())
-    cross = half_crossing(lams, reg, plateau)
+    metrics, lams, reg, pred = sweep_summary(table, data["a_nc"], cfg.norm)
+    plateau = metrics["c1_reg_low"]
     if reg[0] <= 0.5 * plateau:
         ctx.log("c1: ℓ_reg already below half its plateau at the smallest λ")
     elif bool((reg > 0.5 * plateau).all()):
         ctx.log("c1: ℓ_reg never falls to half its plateau within the λ grid")
     ctx.save_csv("c1_phase_transition.csv", table)
-    figures.phase_transition(ctx, lams, reg, pred, reg_true)
-    return {
-        "c1_reg_low": plateau,
-        "c1_reg_high": float(reg[high].mean()),
-        "c1_pred_low": float(pred[low].mean()),
-        "c1_pred_high": float(pred[high].mean()),
-        "c1_lambda_cross": cross,
-        "c1_reg_true": reg_true,
-    }
+    figures.phase_transition(ctx, lams, reg, pred, metrics["c1_reg_true"])
+    return metrics
 
 
 # ----------------------------------------------------------------------------------------------- C2 / C5
-
-
-def _pendulum_data(cfg: Config, gamma: float) -> tuple[DampedDoublePendulum, dict, dict]:
-    pend = DampedDoublePendulum(gamma=gamma, friction=cfg.c2_friction)
-    span = (0.0, cfg.c2_duration)
-    kw = {"theta_max": cfg.c2_theta_max, "omega_max": cfg.c2_omega_max}
-    # the same initial states for γ = 0.3 and the γ = 0 control (paired data)
-    train = pend.sample(cfg.c2_n_train, span, cfg.c2_n_points, _data_gen(cfg.data_seed, 2), **kw)
-    test = pend.sample(cfg.c2_n_test, span, cfg.c2_n_points, _data_gen(cfg.test_seed, 2), **kw)
-    return pend, train, test
 
 
 # per pendulum run: the metric names of the fitted γ̂ and of the LNN's conservative-fit error
@@ -235,10 +155,10 @@ def _demo_c2(cfg: Config, ctx) -> tuple[dict[str, float], dict]:
     keep: dict = {}
     preds = {}
     for name, gamma in (("damped", cfg.c2_gamma), ("control", 0.0)):
-        pend, train, test = _pendulum_data(cfg, gamma)
-        with _seeded(ctx, 2):
-            model = _nnphd(cfg, 2, angle_embedding=cfg.angle_embedding)
-        _train(model, train, cfg.c2_steps, cfg, ctx, 2, f"c2[{name}]")
+        pend, train, test = pendulum_data(cfg, gamma)
+        with seeded(ctx, 2):
+            model = build_nnphd(cfg, 2, angle_embedding=cfg.angle_embedding)
+        fit_logged(model, train, cfg.c2_steps, cfg, ctx, 2, f"c2[{name}]")
         out = predict(model, test)
         preds[name] = (out, test)
         a_nc, qd = out["a_nc"], test["qdot"]
@@ -259,40 +179,19 @@ def _demo_c2(cfg: Config, ctx) -> tuple[dict[str, float], dict]:
 
 def _demo_c5(cfg: Config, ctx, keep: dict) -> dict[str, float]:
     pend, train, nnphd_model = keep["pend"], keep["train"], keep["model"]
-    with _seeded(ctx, 2):  # same seed as the NNPhD of C2: its LNN starts from the same weights
-        lnn = LagrangianNN(dim=2, hidden=_hidden(cfg), ridge=cfg.ridge, angle_embedding=cfg.angle_embedding,
+    with seeded(ctx, 2):  # same seed as the NNPhD of C2: its LNN starts from the same weights
+        lnn = LagrangianNN(dim=2, hidden=hidden(cfg), ridge=cfg.ridge, angle_embedding=cfg.angle_embedding,
                            init=cfg.lnn_init)
-    _train(lnn, train, cfg.c2_steps, cfg, ctx, 2, "c5[lnn]")
-    with _seeded(ctx, 2):
-        mlp = MLPDynamics(dim=2, hidden=_hidden(cfg), angle_embedding=cfg.angle_embedding, norm=cfg.norm)
-    _train(mlp, train, cfg.c2_steps, cfg, ctx, 2, "c5[mlp]")
+    fit_logged(lnn, train, cfg.c2_steps, cfg, ctx, 2, "c5[lnn]")
+    with seeded(ctx, 2):
+        mlp = MLPDynamics(dim=2, hidden=hidden(cfg), angle_embedding=cfg.angle_embedding, norm=cfg.norm)
+    fit_logged(mlp, train, cfg.c2_steps, cfg, ctx, 2, "c5[mlp]")
 
-    q0, qd0 = pend.initial_states(cfg.c5_n_test, _data_gen(cfg.test_seed, 5), theta_max=cfg.c5_theta_max,
+    q0, qd0 = pend.initial_states(cfg.c5_n_test, data_gen(cfg.test_seed, 5), theta_max=cfg.c5_theta_max,
                                   omega_max=0.0)
     n_steps = round(cfg.c5_horizon / cfg.c5_dt)
-    t = torch.arange(n_steps + 1, dtype=torch.float64) * cfg.c5_dt
-    q_true, qd_true = pend.simulate(q0, qd0, t)
-    truth = torch.cat([q_true, qd_true], -1)  # (T+1, b, 4)
-    e_min = pend.energy_min
-
-    def excess(states: Tensor) -> Tensor:  # (T+1, b) true excess energy E − E_min
-        return pend.energy(states[..., :2], states[..., 2:]) - e_min
-
     models = dict(zip(FORECAST_MODELS, (nnphd_model, lnn, mlp)))
-    metrics: dict[str, float] = {}
-    curves = {"t": t.tolist(), "truth_excess": excess(truth).mean(1).tolist()}
-    for name, model in models.items():
-        states = rk4_rollout(lambda q, v, tt, m=model: m(q, v)["a"], q0, qd0, cfg.c5_dt, n_steps)
-        err_t = (states - truth).pow(2).mean(-1).sqrt()  # (T+1, b): RMSE over (θ₁, θ₂, ω₁, ω₂)
-        n_div = int((~torch.isfinite(err_t).all(0)).sum())
-        metrics[forecast_metric("rmse", name)] = float(err_t.mean())
-        metrics[forecast_metric("n_diverged", name)] = float(n_div)
-        ex = excess(states)
-        metrics[forecast_metric("energy_ratio", name)] = float((ex[-1] / ex[0]).mean())
-        curves[f"{name}_rmse"] = err_t.mean(1).tolist()
-        curves[f"{name}_excess"] = ex.mean(1).tolist()
-    ex_true = excess(truth)
-    metrics["c5_truth_energy_ratio"] = float((ex_true[-1] / ex_true[0]).mean())
+    metrics, curves = forecast_eval(pend, models, q0, qd0, cfg.c5_dt, n_steps)
     ctx.save_json("c5_forecast_curves", curves)
     figures.forecast(ctx, curves)
     return metrics
@@ -304,12 +203,11 @@ def _demo_c5(cfg: Config, ctx, keep: dict) -> dict[str, float]:
 def _demo_c3(cfg: Config, ctx, mu_n: float, variant: str) -> dict[str, float]:
     system = UranusNeptune(mu_n=mu_n)
     data = system.sample(1, (0.0, 2 * math.pi), cfg.c3_n_points)
-    with _seeded(ctx, 3):
-        model = _nnphd(cfg, 2, angle_embedding=None)
-    _train(model, data, cfg.c3_steps, cfg, ctx, 3, variant)
+    with seeded(ctx, 3):
+        model = build_nnphd(cfg, 2, angle_embedding=None)
+    fit_logged(model, data, cfg.c3_steps, cfg, ctx, 3, variant)
     pred = predict(model, data)
-    metrics = {neptune_metric(variant, k): v for k, v in localization(pred["a_nc"], data).items()}
-    metrics[neptune_metric(variant, "lnn_rel_err")] = rms(pred["a_c"] - data["a_c"]) / rms(data["a_c"])
+    metrics = neptune_metrics(variant, pred, data)
     figures.neptune(ctx, f"{variant}_neptune", data, pred, system,
                     f"{variant.upper()}: detected vs true Neptune pull along Uranus' orbit (μ_N = {mu_n:g}).")
     return metrics
@@ -318,12 +216,11 @@ def _demo_c3(cfg: Config, ctx, mu_n: float, variant: str) -> dict[str, float]:
 def _demo_c3b(cfg: Config, ctx) -> dict[str, float]:
     system = UranusNeptuneRing(n_particles=cfg.c3b_n_particles, mu_n=cfg.c3_mu_n)
     data = system.sample(None, (0.0, 2 * math.pi), cfg.c3b_n_points)
-    with _seeded(ctx, 31):
-        model = _nnphd(cfg, 2, angle_embedding=None, time_input=True)
-    _train(model, data, cfg.c3b_steps, cfg, ctx, 31, "c3b")
+    with seeded(ctx, 31):
+        model = build_nnphd(cfg, 2, angle_embedding=None, time_input=True)
+    fit_logged(model, data, cfg.c3b_steps, cfg, ctx, 31, "c3b")
     pred = predict(model, data, with_t=True)
-    metrics = {neptune_metric("c3b", k): v for k, v in localization(pred["a_nc"], data).items()}
-    metrics[neptune_metric("c3b", "lnn_rel_err")] = rms(pred["a_c"] - data["a_c"]) / rms(data["a_c"])
+    metrics = neptune_metrics("c3b", pred, data)
     figures.neptune(ctx, "c3b_neptune_ring", data, pred, system,
                     "C3 variant B (no claim): 8 particles on one ring, UAN gets t; detected vs true pull.")
     return metrics
@@ -334,28 +231,14 @@ def _demo_c3b(cfg: Config, ctx) -> dict[str, float]:
 
 def _demo_c4(cfg: Config, ctx) -> dict[str, float]:
     system = Inspiral(beta=cfg.c4_beta)
-    data = system.sample(cfg.c4_n_traj, (0.0, 100.0), cfg.c4_n_points, _data_gen(cfg.data_seed, 4))
-    with _seeded(ctx, 4):
-        model = _nnphd(cfg, 2, angle_embedding=None)
-    _train(model, data, cfg.c4_steps, cfg, ctx, 4, "c4")
+    data = system.sample(cfg.c4_n_traj, (0.0, 100.0), cfg.c4_n_points, data_gen(cfg.data_seed, 4))
+    with seeded(ctx, 4):
+        model = build_nnphd(cfg, 2, angle_embedding=None)
+    fit_logged(model, data, cfg.c4_steps, cfg, ctx, 4, "c4")
     pred = predict(model, data)
-    a_nc, a_rr, x, v = pred["a_nc"], data["a_nc"], data["q"], data["qdot"]
-    r = x.norm(dim=-1)
-    # $\hat\beta = \sum \langle a_{nc}, u \rangle / \sum \lVert u \rVert^2$, $u = -v / r^4$ (least squares)
-    u = -v / r[:, None] ** 4
-    beta_hat = float((a_nc * u).sum() / u.pow(2).sum())
-    drag, r_med, d_mean, slope = drag_profile(a_nc, x, v)
-    metrics = {
-        "c4_beta_hat_ratio": beta_hat / cfg.c4_beta,
-        "c4_cos_agg": cos_agg(a_nc, a_rr),
-        "c4_slope": slope,
-        "c4_min_bin_drag": float(d_mean.min()),
-        "c4_cos_median": float(cos_each(a_nc, -v).median()),
-        "c4_rel_rms": rms(a_nc - a_rr) / rms(a_rr),
-        "c4_lnn_rel_err": rms(pred["a_c"] - data["a_c"]) / rms(data["a_c"]),
-    }
+    metrics, drag, r_med, d_mean = inspiral_metrics(pred, data, cfg.c4_beta)
     ctx.save_csv("c4_drag_bins.csv", [{"r_median": a, "drag_per_speed": b} for a, b in zip(r_med, d_mean)])
-    figures.inspiral(ctx, data, a_nc, drag, r_med, d_mean, cfg.c4_beta)
+    figures.inspiral(ctx, data, pred["a_nc"], drag, r_med, d_mean, cfg.c4_beta)
     return metrics
 
 
