@@ -13,10 +13,15 @@ from livepapers.nnphd.claims import METRICS
 @pytest.mark.timeout(120)
 def test_smoke_run_writes_one_figure_per_demo_and_physical_references(tmp_path):
     cfg = experiment.PROFILES["smoke"].config
-    m = experiment.run(cfg, RunContext.for_test(tmp_path, cfg))
+    shared = tmp_path / "shared"
+    experiment.prepare(cfg, RunContext.for_test(shared, cfg, shared=shared))  # C5's lr selection
+    assert set(experiment.load_selection(RunContext.for_test(tmp_path, cfg, shared=shared))) == {"nnphd", "lnn", "mlp"}
+    run_dir = tmp_path / "run"
+    m = experiment.run(cfg, RunContext.for_test(run_dir, cfg, shared=shared))
     for fig in ("c1_phase_transition", "c2_friction", "c3_neptune", "c3b_neptune_ring", "c4_inspiral",
-                "c5_forecast"):
-        assert (tmp_path / f"{fig}.png").exists(), fig
+                "c5_forecast", "lnn_fit", "learning_curves"):
+        assert (run_dir / f"{fig}.png").exists(), fig
+    assert all(m[f"c5_lr_{k}"] in cfg.c5_lrs for k in ("nnphd", "lnn", "mlp"))
     # the data-generated reference of C1 is the analytic E‖γ q̇‖ = 0.574 up to sampling noise
     assert m["c1_reg_true"] == pytest.approx(0.574, rel=0.1)
     assert m["c5_truth_energy_ratio"] < 1.0  # the true damped pendulum loses energy
@@ -33,4 +38,4 @@ def test_metric_name_helpers_match_the_declared_families():
     assert len(real) == 8 and all(METRICS[k].profiles == ("paper",) for k in real)
     assert all(METRICS[k].machine for k in METRICS if k.startswith("time_"))
     assert not any(METRICS[k].machine for k in METRICS if not k.startswith("time_"))
-    assert math.isclose(len(METRICS), 61)
+    assert math.isclose(len(METRICS), 69)

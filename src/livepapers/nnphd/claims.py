@@ -1,5 +1,6 @@
 """NNPhD's headline claims with the checks and thresholds of the spec (papers/nnphd.md, "Offline small-scale
-reproduction"), written before the first run. ``run`` returns the metrics; these checks decide.
+reproduction", and its "Revision 2": preconditions on the LNN's fit), written before the runs. ``run`` returns the
+metrics; these checks decide.
 
 C1 uses ``over_seeds="every"``: its ratios divide by order parameters that are ≈ 0 in one phase, so per-seed
 ratios are heavy-tailed and a t-interval over 3 seeds would say nothing; every seed must pass instead.
@@ -15,6 +16,8 @@ from livepapers.nnphd.experiment import (
     time_metric,
 )
 
+LNN_MAX_ERR = 0.08  # spec revision 2: the LNN's held-out relative error before a detection claim is judged
+
 _NEPTUNE = {"c3": "Neptune variant A (μ_N = 0.01)", "c3b": "Neptune variant B (ring of particles, UAN gets t)",
             "c3real": "Neptune variant A at the real μ_N = 5.15e-5"}
 _LOCALIZATION = {  # keys of detection.localization (+ the LNN fit): doc, direction
@@ -24,7 +27,7 @@ _LOCALIZATION = {  # keys of detection.localization (+ the LNN fit): doc, direct
     "true_in_out_ratio": ("RMS true pull inside / outside the half-peak window (reference)", None),
     "t_star": ("time of the true pull's peak", None),
     "w_fraction": ("fraction of samples in the half-peak window", None),
-    "lnn_rel_err": ("LNN's relative RMS error of the conservative acceleration", False),
+    "lnn_rel_err": ("LNN's relative RMS error of the conservative acceleration on held-out states", False),
 }
 _FORECAST = {"nnphd": "NNPhD", "lnn": "the LNN alone", "mlp": "the plain MLP"}
 
@@ -40,9 +43,12 @@ METRICS: dict[str, Metric] = {
     "c1_pred_high": Metric("ℓ_pred = mean ‖a − â‖ after training, mean over λ ≥ 1.25"),
     "c1_lambda_cross": Metric("λ where ℓ_reg falls to half its low-λ plateau (transition at 1)"),
     "c1_reg_true": Metric("true E‖a_nc‖ = E‖γ q̇‖ on the training data"),
+    "c1_lnn_rel_err": Metric("LNN's relative RMS error of the conservative acceleration on held-out states, "
+                             "mean over λ", "", False),
     # C2: friction on the damped double pendulum (held-out states)
-    "c2_gamma_hat_damped": Metric("friction coefficient γ̂ fitted to the UAN output (true γ = 0.3)"),
-    "c2_gamma_hat_control": Metric("friction coefficient γ̂ fitted to the UAN output without damping (true 0)"),
+    "c2_gamma_hat_damped": Metric("friction coefficient γ̂ fitted to the UAN output (true γ = 0.3)", "1/s"),
+    "c2_gamma_hat_control": Metric("friction coefficient γ̂ fitted to the UAN output without damping (true 0)",
+                                   "1/s"),
     "c2_cos_agg": Metric("aggregate cosine of UAN output and true friction", "", True),
     "c2_rel_rms": Metric("RMS error of the UAN output relative to the RMS true friction", "", False),
     "c2_cos_median": Metric("median per-state cosine of UAN output and −q̇", "", True),
@@ -50,7 +56,7 @@ METRICS: dict[str, Metric] = {
     "c2_lnn_rel_err_control": Metric("LNN's relative RMS error of the conservative acceleration (undamped)",
                                      "", False),
     "c2_rms_ratio_control": Metric("RMS UAN output without damping / with damping", "", False),
-    "c2_rms_nc_true": Metric("RMS true friction acceleration on held-out states"),
+    "c2_rms_nc_true": Metric("RMS true friction acceleration on held-out states", "rad/s²"),
     # C3: Neptune (variant A is the claim; B and the real mass are reported)
     **{neptune_metric(variant, k): Metric(f"{_NEPTUNE[variant]}: {doc}", "", hib,
                                       profiles=("paper",) if variant == "c3real" else None)
@@ -62,7 +68,10 @@ METRICS: dict[str, Metric] = {
     "c4_min_bin_drag": Metric("smallest bin mean of the drag per unit speed (truth > 0)"),
     "c4_cos_median": Metric("median per-state cosine of UAN output and −v", "", True),
     "c4_rel_rms": Metric("RMS error of the UAN output relative to the RMS true radiation reaction", "", False),
-    "c4_lnn_rel_err": Metric("LNN's relative RMS error of the conservative acceleration", "", False),
+    "c4_lnn_rel_err": Metric("LNN's relative RMS error of the conservative acceleration on held-out inspirals",
+                             "", False),
+    "c4_drag_to_gravity": Metric("data: true drag / gravity at the median radius of the training samples"),
+    "c4_outbound_fraction": Metric("data: fraction of training samples moving outward (ṙ > 0)"),
     # C5: forecasting the damped double pendulum with RK4
     **{forecast_metric("rmse", m): Metric(f"forecast state RMSE of {_FORECAST[m]} (mean over time and ICs)",
                                           "", False) for m in FORECAST_MODELS},
@@ -70,6 +79,12 @@ METRICS: dict[str, Metric] = {
                                                 "", False) for m in FORECAST_MODELS},
     **{forecast_metric("energy_ratio", m): Metric(f"excess energy E − E_min left at the horizon / at t = 0 "
                                                   f"along rollouts of {_FORECAST[m]}") for m in FORECAST_MODELS},
+    **{f"c5_lr_{m}": Metric(f"peak learning rate of {_FORECAST[m]}, selected on held-out training trajectories")
+       for m in FORECAST_MODELS},
+    "c5_lnn_rel_err_nnphd": Metric("C5's NNPhD: its LNN's relative RMS error of the conservative acceleration "
+                                   "(held-out states)", "", False),
+    "c5_lnn_rel_err_lnn": Metric("C5's LNN alone (trained on damped data): relative RMS error of the conservative "
+                                 "acceleration (held-out states)", "", False),
     "c5_truth_energy_ratio": Metric("excess energy left at the horizon / at t = 0 along the true trajectories"),
 }
 
@@ -106,6 +121,7 @@ CLAIMS = (
                 Band("c2_rms_ratio_control", hi=0.5),
             )
         ),
+        requires=(Band("c2_lnn_rel_err", hi=LNN_MAX_ERR), Band("c2_lnn_rel_err_control", hi=LNN_MAX_ERR)),
     ),
     Claim(
         id="C3",
@@ -120,6 +136,7 @@ CLAIMS = (
                 Band("c3_in_out_ratio", lo=2.0),
             )
         ),
+        requires=(Band("c3_lnn_rel_err", hi=LNN_MAX_ERR),),
     ),
     Claim(
         id="C4",
@@ -135,6 +152,7 @@ CLAIMS = (
                 Order("c4_min_bin_drag", ">", 0.0),
             )
         ),
+        requires=(Band("c4_lnn_rel_err", hi=LNN_MAX_ERR),),
     ),
     Claim(
         id="C5",
@@ -150,5 +168,6 @@ CLAIMS = (
                 Band("c5_truth_energy_ratio", hi=0.1),
             )
         ),
+        requires=(Band("c5_lnn_rel_err_nnphd", hi=LNN_MAX_ERR),),
     ),
 )

@@ -27,6 +27,7 @@ __all__ = [
     "UranusNeptune",
     "UranusNeptuneRing",
     "integrate",
+    "rescale_time",
 ]
 
 F64 = torch.float64
@@ -81,6 +82,23 @@ def _pack(sim, q: Tensor, qdot: Tensor, t: Tensor, traj: Tensor) -> dict[str, Te
     a_c = sim.conservative_acceleration(q, qdot, t)
     a_nc = sim.nc_acceleration(q, qdot, t)
     return {"q": q, "qdot": qdot, "a": a_c + a_nc, "a_c": a_c, "a_nc": a_nc, "t": t, "traj_id": traj}
+
+
+def rescale_time(data: dict[str, Tensor], unit: float) -> dict[str, Tensor]:
+    r"""The same samples in the time unit ``unit`` (physical seconds per new unit, e.g. $\sqrt{l/g}$):
+    $t' = t / u$, $\dot q' = u \dot q$, $a' = u^2 a$ (for ``a``, ``a_c``, ``a_nc``); ``q`` and other keys unchanged.
+    ``unit = 1`` returns the data as they are."""
+    if not (unit > 0 and math.isfinite(unit)):
+        raise ValueError(f"time unit must be finite and > 0, got {unit}")
+    out = dict(data)
+    for key in ("a", "a_c", "a_nc"):
+        if key in out:
+            out[key] = out[key] * unit**2
+    if "qdot" in out:
+        out["qdot"] = out["qdot"] * unit
+    if "t" in out:
+        out["t"] = out["t"] / unit
+    return out
 
 
 class _System:
@@ -179,6 +197,11 @@ class DampedDoublePendulum(_System):
             raise ValueError(f"friction must be 'acceleration' or 'rayleigh', got {friction!r}")
         self.gamma, self.m1, self.m2, self.l1, self.l2, self.g = map(float, (gamma, m1, m2, l1, l2, g))
         self.friction = friction
+
+    @property
+    def time_unit(self) -> float:
+        r"""Natural time unit $\sqrt{l_1 / g}$ (≈ 0.319 s by default): the networks train in it (spec, revision 2)."""
+        return math.sqrt(self.l1 / self.g)
 
     def mass_matrix(self, q: Tensor) -> Tensor:
         r"""$M(q) = \begin{pmatrix} (m_1 + m_2) l_1^2 & m_2 l_1 l_2 \cos\Delta \\ m_2 l_1 l_2 \cos\Delta & m_2 l_2^2
@@ -317,6 +340,19 @@ class UranusNeptune(_System):
         q, qdot = self.simulate(q0, qd0, t)
         return _pack(self, q, qdot, t, torch.zeros(1, dtype=torch.long))
 
+    def sample_at(self, t: Tensor) -> dict[str, Tensor]:
+        """The same orbit (from (1, 0) at t = 0) at the increasing times ``t: (T,)`` >= 0, e.g. held-out states
+        between the training samples."""
+        t = torch.as_tensor(t, dtype=F64)
+        if t.ndim != 1 or t.numel() == 0 or bool((t < 0).any()) or bool((t.diff() <= 0).any()):
+            raise ValueError(f"t must be a non-empty increasing 1-D tensor of times >= 0, got shape {tuple(t.shape)}")
+        t_eval = t if float(t[0]) == 0.0 else torch.cat([t.new_zeros(1), t])
+        q0 = torch.tensor([[1.0, 0.0]], dtype=F64)
+        qd0 = torch.tensor([[0.0, 1.0]], dtype=F64)
+        q, qdot = self.simulate(q0, qd0, t_eval)
+        k = t_eval.numel() - t.numel()
+        return _pack(self, q[k:], qdot[k:], t, torch.zeros(1, dtype=torch.long))
+
 
 class UranusNeptuneRing(UranusNeptune):
     r"""Neptune variant B: ``n_particles`` massless test particles started on the unperturbed circle $r = 1$
@@ -372,13 +408,28 @@ class Inspiral(_System):
 
     ``radiation_reaction(x, v) -> (b, 2)`` can replace the toy drag (e.g. a 2.5PN expression). In the
     adiabatic limit $\beta \ll 1$ a quasi-circular orbit follows $r^4 = r_0^4 - 8 \beta t$.
+
+    Initial states (``start``): ``"circular"`` — $r_0 \sim U[0.9, 1.1]$, speed $\sqrt{1/r_0}(1 + e)$ (initial
+    eccentricity ≈ 2e), $e \sim U$(``e_range``) = U[0, 0.05] by default; ``"pericentre"`` — $r_0$ is the pericentre
+    of an osculating Kepler orbit of eccentricity $e \sim U$(``e_range``), speed $\sqrt{(1 + e)/r_0}$, so that the
+    radial velocity changes sign along the orbit (C4's eccentric inspirals, revision 2 of the spec). Both
+    perpendicular to x, random orientation and sense of rotation.
     """
 
+    _STARTS = ("circular", "pericentre")
+
     def __init__(
-        self, *, beta: float = 0.02, radiation_reaction: Callable[[Tensor, Tensor], Tensor] | None = None
+        self, *, beta: float = 0.02, radiation_reaction: Callable[[Tensor, Tensor], Tensor] | None = None,
+        e_range: tuple[float, float] = (0.0, 0.05), start: str = "circular",
     ):
+        if start not in self._STARTS:
+            raise ValueError(f"start must be one of {self._STARTS}, got {start!r}")
+        lo, hi = map(float, e_range)
+        if not 0.0 <= lo <= hi < 1.0:
+            raise ValueError(f"e_range must satisfy 0 <= lo <= hi < 1, got {e_range}")
         self.beta = float(beta)
         self.radiation_reaction = radiation_reaction or toy_radiation_reaction(self.beta)
+        self.e_range, self.start = (lo, hi), start
 
     def lagrangian(self, q: Tensor, qdot: Tensor) -> Tensor:
         r"""Newtonian $L = \tfrac12 |v|^2 + 1/|x|$."""
@@ -395,16 +446,17 @@ class Inspiral(_System):
         return self.radiation_reaction(q, qdot)
 
     def initial_states(self, n_traj: int, generator: torch.Generator | int | None = None) -> tuple[Tensor, Tensor]:
-        r"""$r_0 \sim U[0.9, 1.1]$, speed $\sqrt{1/r_0}(1 + e)$ perpendicular to x with $e \sim U[0, 0.05]$,
-        random orientation and sense of rotation: ``(n_traj, 2)`` each."""
+        r"""$r_0 \sim U[0.9, 1.1]$ and the speed of ``start`` (class docstring) perpendicular to x, random
+        orientation and sense of rotation: ``(n_traj, 2)`` each."""
         generator = _as_generator(generator)  # an int seed or a torch.Generator (None: global RNG)
         r0 = _uniform((n_traj,), 0.9, 1.1, generator)
-        e = _uniform((n_traj,), 0.0, 0.05, generator)
+        e = _uniform((n_traj,), *self.e_range, generator)
         psi = _uniform((n_traj,), 0.0, 2 * math.pi, generator)
         sense = torch.where(torch.rand(n_traj, generator=generator) < 0.5, -1.0, 1.0).to(F64)
         x_hat = torch.stack([torch.cos(psi), torch.sin(psi)], -1)
         perp = sense[:, None] * torch.stack([-torch.sin(psi), torch.cos(psi)], -1)
-        return r0[:, None] * x_hat, (torch.sqrt(1 / r0) * (1 + e))[:, None] * perp
+        speed = torch.sqrt(1 / r0) * (1 + e) if self.start == "circular" else torch.sqrt((1 + e) / r0)
+        return r0[:, None] * x_hat, speed[:, None] * perp
 
     def sample(
         self,

@@ -64,6 +64,27 @@ def neptune_metrics(variant: str, pred: Mapping[str, Tensor], data: Mapping[str,
     return metrics
 
 
+def neptune_held_out(system, n_points: int, n_test: int) -> dict[str, Tensor]:
+    r"""``n_test`` states of the Uranus orbit midway between consecutive training samples (the training data are
+    ``n_points`` samples equally spaced over one period $[0, 2\pi]$)."""
+    h = 2 * np.pi / (n_points - 1)
+    mids = torch.linspace(0.5 * h, 2 * np.pi - 0.5 * h, n_points - 1, dtype=torch.float64)
+    pick = torch.linspace(0, n_points - 2, min(n_test, n_points - 1)).round().long()
+    return system.sample_at(mids[pick])
+
+
+def inspiral_data_metrics(data: Mapping[str, Tensor]) -> dict[str, float]:
+    r"""C4's data sanity: the drag relative to gravity at the median radius (median of ‖a_RR‖/‖a_c‖ over the
+    samples between the 45th and 55th percentile of r) and the fraction of outbound samples ($\dot r > 0$)."""
+    x, v = data["q"], data["qdot"]
+    r = x.norm(dim=-1)
+    lo, hi = torch.quantile(r, 0.45), torch.quantile(r, 0.55)
+    band = (r >= lo) & (r <= hi)
+    ratio = data["a_nc"].norm(dim=-1) / data["a_c"].norm(dim=-1)
+    return {"c4_drag_to_gravity": float(ratio[band].median()),
+            "c4_outbound_fraction": float(((x * v).sum(-1) > 0).double().mean())}
+
+
 def inspiral_metrics(pred: Mapping[str, Tensor], data: Mapping[str, Tensor], beta: float):
     """C4's metrics of the detected radiation reaction; also the binned drag profile ``(drag, r_med, d_mean)``."""
     a_nc, a_rr, x, v = pred["a_nc"], data["a_nc"], data["q"], data["qdot"]

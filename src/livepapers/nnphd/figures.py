@@ -124,3 +124,41 @@ def inspiral(ctx, data: dict[str, Tensor], a_nc: Tensor, drag: Tensor, r_med: np
     ax.legend(fontsize=7)
     ctx.savefig(fig, "c4_inspiral", caption="C4: along-track drag per unit speed vs r (left; truth β/r⁴) and "
                 "detected vs true radiation reaction along one inspiral (right).")
+
+
+def lnn_fit(ctx, fits: dict[str, tuple[Tensor, Tensor]]) -> None:
+    r"""Every detection claim rests on the LNN: its conservative acceleration $a_c$ against the true one on
+    held-out states, one panel per system (both components), with the relative RMS error."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(fits), figsize=(4 * len(fits), 3.8), squeeze=False)
+    for ax, (name, (pred, true)) in zip(axes[0], fits.items()):
+        err = float((pred - true).pow(2).sum(-1).mean().sqrt() / true.pow(2).sum(-1).mean().sqrt())
+        for i in range(true.shape[1]):
+            ax.scatter(true[:, i], pred[:, i], s=2, alpha=0.4, label=f"component {i + 1}")
+        lim = float(true.abs().max()) * 1.1
+        ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
+        ax.set_xlabel("true conservative acceleration")
+        ax.set_ylabel("LNN a_c")
+        ax.set_title(f"{name}: rel. error {100 * err:.1f} %", fontsize=9)
+        ax.legend(fontsize=7, markerscale=4)
+    ctx.savefig(fig, "lnn_fit", caption="The LNN's conservative acceleration vs the truth on held-out states (the "
+                "precondition of C2–C5: relative RMS error ≤ 8 %).")
+
+
+def learning_curves(ctx, curves: dict[str, list[float]], stage_step: int) -> None:
+    r"""$\ell_{pred}$ per step of every training run (log scale); the dotted line is where the staged runs switch
+    from the LNN alone to LNN + UAN."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, vals in curves.items():
+        y = np.asarray(vals, dtype=float)
+        k = max(1, len(y) // 200)  # a running mean over k steps keeps the plot readable
+        ax.plot(np.arange(len(y) - k + 1), np.convolve(y, np.ones(k) / k, mode="valid"), lw=0.9, label=name)
+    if stage_step > 0:
+        ax.axvline(stage_step, color="k", ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("ℓ_pred (training batch, running mean)")
+    ax.legend(fontsize=7, ncol=2)
+    ctx.savefig(fig, "learning_curves", caption="Training ℓ_pred of every run of this seed (time unit of each "
+                "system's training data); C2–C5 train the LNN alone before the dotted line.")

@@ -51,6 +51,7 @@ __all__ = [
     "LagrangianNN",
     "MLPDynamics",
     "NNPhD",
+    "TimeScaled",
     "UniversalApproximatorNet",
     "check_state",
     "embed_angles",
@@ -187,6 +188,7 @@ class LagrangianNN(nn.Module):
         angle_embedding: None, "wrap" (q into $(-\pi, \pi]$) or "sincos" ($(\cos q, \sin q)$); applied to the network
             input only — derivatives are taken w.r.t. the unwrapped q.
         init: "standard" (PyTorch default) or "cranmer" (the LNN reference code's scheme).
+        norm: the unsquared norm of :meth:`loss` when the LNN is trained alone ("l2" or "l1"; NNPhD uses its own).
 
     Hessian routes (``acceleration(..., backend=...)``): for the built-in softplus/tanh MLP the default is a
     closed-form forward-over-reverse pass (only first-order autograd left for training; ≈ 1.5x faster than
@@ -207,10 +209,14 @@ class LagrangianNN(nn.Module):
         ridge: float = 1e-6,
         angle_embedding: str | None = None,
         init: str = "standard",
+        norm: str = "l2",
     ):
         super().__init__()
         if int(dim) <= 0:
             raise ValueError(f"dim must be a positive integer, got {dim}")
+        if norm not in _NORMS:
+            raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+        self.norm = norm
         if activation not in _SMOOTH:
             raise ValueError(
                 f"activation must be a smooth one of {_SMOOTH} (ReLU gives a zero Hessian), got {activation!r}"
@@ -250,7 +256,7 @@ class LagrangianNN(nn.Module):
         if int(dim) <= 0:
             raise ValueError(f"dim must be a positive integer, got {dim}")
         self._setup(dim, ridge, angle_embedding)
-        self.init = "module"
+        self.init, self.norm = "module", "l2"
         self.net = _ScalarHead(module)
         self._analytic, self._activation = False, ""
         return self
@@ -424,12 +430,12 @@ class LagrangianNN(nn.Module):
         return {"a": a, "a_c": a}
 
     def loss(
-        self, q: Tensor, qdot: Tensor, a_true: Tensor, t: Tensor | float | None = None, *, norm: str = "l2"
+        self, q: Tensor, qdot: Tensor, a_true: Tensor, t: Tensor | float | None = None, *, norm: str | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         r"""LNN-only baseline loss: $(\ell_{pred}, \ell_{pred}, 0)$ with
-        $\ell_{pred} = \tfrac1n \sum_i \lVert a_i - a_{c,i} \rVert$."""
+        $\ell_{pred} = \tfrac1n \sum_i \lVert a_i - a_{c,i} \rVert$ in ``norm`` (default: the LNN's ``norm``)."""
         _check_target(a_true, q)
-        l_pred = sample_norm(a_true - self.acceleration(q, qdot), norm).mean()
+        l_pred = sample_norm(a_true - self.acceleration(q, qdot), norm or self.norm).mean()
         return l_pred, l_pred, torch.zeros_like(l_pred)
 
 
@@ -581,3 +587,23 @@ class NNPhD(nn.Module):
     def detect(self, q: Tensor, qdot: Tensor, t: Tensor | float | None = None) -> Tensor:
         r"""Per-sample size of the detected new physics $\lVert a_{nc} \rVert$: ``(b,)``."""
         return sample_norm(self(q, qdot, t)["a_nc"], self.norm)
+
+
+class TimeScaled(nn.Module):
+    r"""A dynamics model trained in the time unit $u$ (seconds per unit, e.g. $\sqrt{l/g}$), used in seconds.
+
+    With $t' = t/u$: $\dot q' = u \dot q$ and $\ddot q = \ddot q' / u^2$, so ``forward(q, qdot, t)`` returns the
+    wrapped model's outputs at $(q, u \dot q, t/u)$ with every acceleration (``"a"``, ``"a_c"``, ``"a_nc"``) divided
+    by $u^2$. Shapes as the wrapped model: ``(b, d)`` each.
+    """
+
+    def __init__(self, model: nn.Module, unit: float):
+        super().__init__()
+        if not (unit > 0 and math.isfinite(unit)):
+            raise ValueError(f"time unit must be finite and > 0, got {unit}")
+        self.model, self.unit = model, float(unit)
+
+    def forward(self, q: Tensor, qdot: Tensor, t: Tensor | float | None = None) -> dict[str, Tensor]:
+        t_in = None if t is None else t / self.unit
+        out = self.model(q, qdot * self.unit, t_in)
+        return {k: (v / self.unit**2 if k in ("a", "a_c", "a_nc") else v) for k, v in out.items()}

@@ -28,6 +28,7 @@ def fit(
     grad_clip: float | None = 10.0,
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    lnn_only_steps: int = 0,
 ) -> dict[str, list[float]]:
     r"""Train ``model`` (anything with ``loss(q, qdot, a, t) -> (total, l_pred, l_reg)``) with Adam.
 
@@ -42,6 +43,10 @@ def fit(
         generator: fixes the minibatch order.
         callback: ``callback(step, {"loss", "l_pred", "l_reg", "lr"})`` after every step; prints/logs nothing
             itself.
+        lnn_only_steps: staged training of an :class:`~livepapers.nnphd.modules.NNPhD` (spec, revision 2): the
+            first ``lnn_only_steps`` steps train its LNN alone on $\ell_{pred} = \tfrac1n \sum_i \lVert a_i -
+            a_{c,i} \rVert$ (the UAN gets no gradient and Adam leaves it untouched), the rest train LNN + UAN on
+            $\ell_{pred} + \lambda \ell_{reg}$; one learning-rate schedule over all ``steps``. 0: joint from the start.
 
     Returns:
         ``{"loss": [...], "l_pred": [...], "l_reg": [...]}`` (one entry per step).
@@ -59,6 +64,9 @@ def fit(
         raise ValueError(f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if lnn_only_steps < 0 or (lnn_only_steps > 0 and not hasattr(model, "lnn")):
+        raise ValueError(f"lnn_only_steps must be >= 0 and needs a model with an .lnn (NNPhD), got {lnn_only_steps} "
+                         f"for {type(model).__name__}")
     t_all = data.get("t")
     b = min(batch_size, n)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -73,7 +81,10 @@ def fit(
         cur_lr = cosine(step, steps, peak=lr, floor=lr_min) if schedule == "cosine" else lr
         set_lr(opt, cur_lr)
         t = None if t_all is None else t_all[idx]
-        total, l_pred, l_reg = model.loss(data["q"][idx], data["qdot"][idx], data["a"][idx], t)
+        if step < lnn_only_steps:  # stage 1: the LNN alone, in the model's norm
+            total, l_pred, l_reg = model.lnn.loss(data["q"][idx], data["qdot"][idx], data["a"][idx], norm=model.norm)
+        else:
+            total, l_pred, l_reg = model.loss(data["q"][idx], data["qdot"][idx], data["a"][idx], t)
         opt.zero_grad(set_to_none=True)
         total.backward()
         if grad_clip is not None:

@@ -35,6 +35,7 @@ class _Task:
     norm: str
     ridge: float
     init: str
+    test: dict | None = None
 
 
 def _train_one(task: _Task) -> dict[str, float]:
@@ -55,7 +56,13 @@ def _train_one(task: _Task) -> dict[str, float]:
                generator=gen)
     with torch.no_grad():
         total, l_pred, l_reg = model.loss(task.data["q"], task.data["qdot"], task.data["a"])
+    extra = {}
+    if task.test is not None:  # the LNN's relative RMS error of the conservative acceleration on held-out states
+        with torch.no_grad():
+            err = model.lnn.acceleration(task.test["q"], task.test["qdot"]) - task.test["a_c"]
+        extra["lnn_rel_err"] = float(err.pow(2).sum(-1).mean().sqrt() / task.test["a_c"].pow(2).sum(-1).mean().sqrt())
     return {
+        **extra,
         "lam": task.lam,
         "l_pred": float(l_pred),
         "l_reg": float(l_reg),
@@ -82,6 +89,7 @@ def phase_transition_sweep(
     init: str = "standard",
     backend: str = "local",
     workers: int | None = None,
+    test: dict[str, torch.Tensor] | None = None,
 ) -> list[dict[str, float]]:
     r"""Train one NNPhD per λ and return the table ``[{"lam", "l_pred", "l_reg", "loss", ...}, ...]``
     (in the order of ``lams``; $\ell$ values on the whole data set after training).
@@ -94,6 +102,8 @@ def phase_transition_sweep(
         generator: draws the data (if ``data`` is None) and then one seed shared by every λ (same
             initialization and minibatch order across the sweep).
         data: ``{"q", "qdot", "a"}`` tensors ``(n, d)``, to reuse a data set.
+        test: held-out ``{"q", "qdot", "a_c"}``; each row then also has ``lnn_rel_err``, the LNN's relative RMS
+            error of the conservative acceleration on them.
         backend, workers: passed to ``livepapers.core.sweep.map`` (``workers=1`` runs in this process;
             ``backend="ray"`` runs on Ray).
     """
@@ -105,7 +115,8 @@ def phase_transition_sweep(
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     tasks = [
         _Task(data=data, lam=float(lam), steps=int(steps), seed=seed, hidden=tuple(int(h) for h in hidden),
-              batch_size=batch_size, lr=lr, lr_min=lr_min, norm=norm, ridge=ridge, init=init)
+              batch_size=batch_size, lr=lr, lr_min=lr_min, norm=norm, ridge=ridge, init=init,
+              test=None if test is None else {k: test[k] for k in ("q", "qdot", "a_c")})
         for lam in lams
     ]
     return sweep.map(_train_one, tasks, backend=backend, workers=workers, desc="λ sweep")
