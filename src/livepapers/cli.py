@@ -54,9 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="rendezvous, with --nnodes > 1")
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("report", help="rebuild site/index.html from the run folders")
-    p.add_argument("--runs", default="runs")
-    p.add_argument("--out", default="site")
+    p = sub.add_parser("report", help="rebuild the live digest (site/index.html) from the run folders")
+    p.add_argument("--runs", default="runs", help="the run folders (default: runs)")
+    p.add_argument("--out", "--site", dest="out", default="site", help="the site folder (default: site)")
+    p.add_argument("--benchmarks", default=None, metavar="DIR",
+                   help="benchmark results <pkg>.json (default: benchmarks/results of the source checkout)")
     p.add_argument("--readme", action="store_true",
                    help="also fill each paper README's results block from its latest default run")
 
@@ -253,7 +255,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from livepapers.core.report import build_site, update_readme
 
     _check_writable(args.out)
-    index = build_site(args.runs, args.out)
+    if args.benchmarks is not None and not Path(args.benchmarks).is_dir():
+        raise UsageError(f"--benchmarks {args.benchmarks}: not a folder")
+    index = build_site(args.runs, args.out, args.benchmarks)
     print(f"site: {index}")
     if args.readme:
         for slug in registry.slugs():

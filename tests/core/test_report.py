@@ -29,10 +29,12 @@ def test_site_from_fake_run_folders(toy_only, tmp_path):
     (killed / "status.json").write_text(json.dumps(st))
     index = build_site(runs, site).read_text()
     assert "A Toy Paper" in index
-    assert "class='holds'" in index and "class='fails'" in index and "class='not_checkable'" in index
+    strip = index.split('data-tier="default"')[1].split("</span>\n</span>")[0]
+    assert "1 holds" in strip and "1 fails" in strip and "1 not checkable" in strip
     page = (site / "toy" / "index.html").read_text()
-    assert "20240102T000000Z-default-s0" in page and "incomplete" in page  # history shows the killed run
+    assert 'title="20240102T000000Z-default-s0"' in page and "incomplete" in page  # history shows the killed run
     assert "Latest default run" in page and "acc is high" in page
+    assert 'data-claim="C1" data-status="holds"' in page and 'data-claim="C2" data-status="fails"' in page
     # the killed run is not taken as the latest result
     assert latest_run(runs, "toy").name == "20240101T000000Z-default-s0"
     assert [r.status for r in find_runs(runs, "toy")] == ["complete", "incomplete"]
@@ -71,18 +73,20 @@ def test_site_shows_default_and_extended_side_by_side(toy_only, tmp_path):
              [verdict("C1", "holds"), verdict("C2", "holds")])
     # no extended run yet: only the default row
     index = build_site(runs, site).read_text()
-    assert "<td class='small'>default</td>" in index and "<td class='small'>extended</td>" not in index
+    assert 'data-tier="default"' in index and 'data-tier="extended"' not in index
     fake_run(runs, "toy", "20240103T000000Z-extended-s0x2", "complete",
              [verdict("C1", "fails"), verdict("C2", "holds")], profile="extended")
     # an incomplete extended run after it is not the one shown
     fake_run(runs, "toy", "20240104T000000Z-extended-s0x2", "failed", [], profile="extended")
     index = build_site(runs, site).read_text()
-    default_row, extended_row = index.split("<td class='small'>default</td>")[1], \
-        index.split("<td class='small'>extended</td>")[1]
-    assert default_row.split("</tr>")[0].count("class='holds'") == 2
-    assert "class='fails'" in extended_row.split("</tr>")[0] and "20240103T000000Z-extended" in extended_row
+    default_strip = index.split('data-tier="default"')[1].split('data-tier="extended"')[0]
+    extended_strip = index.split('data-tier="extended"')[1].split("</div>")[0]
+    assert "2 holds" in default_strip and "0 fails" in default_strip
+    assert "1 holds" in extended_strip and "1 fails" in extended_strip
     page = (site / "toy" / "index.html").read_text()
-    assert "Latest default run" in page and "Latest extended run" in page
+    assert "Latest default run" in page and "Latest extended run" in page and "20240103T000000Z-extended" in page
+    c1 = page.split('id="claim-C1"')[1].split("</article>")[0]
+    assert "default</span> holds" in c1 and "extended</span> fails" in c1
 
 
 def test_preconditions_shown_on_the_site(toy_only, tmp_path):
@@ -92,7 +96,9 @@ def test_preconditions_shown_on_the_site(toy_only, tmp_path):
     fake_run(runs, "toy", "20240101T000000Z-default-s0", "complete", [v])
     build_site(runs, site)
     page = (site / "toy" / "index.html").read_text()
-    assert "sanity ≥ 0.5: NOT met (sanity = 0.1 (n=1))" in page
+    # the metric's name reads as its label (the declared doc: no LABELS in the toy)
+    assert ("“the sanity precondition&#39;s value” ≥ 0.5: NOT met (“the sanity precondition&#39;s value” = 0.1 "
+            "(n=1))") in page
 
 
 def test_report_and_site_label_metrics_with_their_declared_doc(toy_only, tmp_path):

@@ -5,9 +5,7 @@ Everything here reads run folders; no number is typed in by hand.
 
 from __future__ import annotations
 
-import html
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,139 +267,14 @@ def update_readme(slug: str, runs_root: str | Path = "runs") -> Path | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# the static site
+# the static site: livepapers.core.website (Jinja2 templates, claim plots, the digest table)
 # ------------------------------------------------------------------------------------------------
-
-_CSS = """
-body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
-th{background:#f3f3f3}.holds{background:#d8f5d8}.fails{background:#f9d0d0}.inconclusive{background:#fff1c2}
-.not_checkable{background:#e6e6e6}.incomplete,.running,.failed,.diverged{color:#a00;font-weight:bold}
-img{max-width:100%;border:1px solid #ddd;margin:.5em 0}figure{margin:1em 0}code{background:#f4f4f4}
-.small{font-size:13px;color:#555}
-"""
-
-
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
-
-
-def _e(s: Any) -> str:
-    return html.escape(str(s))
-
 
 TIERS = ("default", "extended")  # evidence tiers shown side by side on the site
 
 
-def _cell(c: Any, v: dict | None, tier: str) -> str:
-    st = v["status"] if v else "none"
-    tip = c.statement + (f" — measured: {v['measured']}" if v else "") + (f" — {v['reason']}" if v and v.get("reason")
-                                                                          else "")
-    return f"<td class='{st}' title='{_e(tip)}'>{c.id}: {_e(st if v else '—')}</td>"
+def build_site(runs_root: str | Path = "runs", out: str | Path = "site", benchmarks: str | Path | None = None) -> Path:
+    """Write the live digest (``out/index.html``, a page per paper): :func:`livepapers.core.website.build_site`."""
+    from livepapers.core.website import build_site as _build
 
-
-def build_site(runs_root: str | Path = "runs", out: str | Path = "site") -> Path:
-    """Write ``out/index.html`` (verdict matrix, default and extended tiers) and one page per paper.
-
-    The page opens from file://. For each paper the latest complete run of each evidence tier is shown,
-    each row labelled with its tier; a paper with no extended run shows its default row only.
-    """
-    runs_root, out = Path(runs_root), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    papers, rows = [], []
-    for p in registry.all_papers():
-        err = p.load_error()
-        if err is None:
-            papers.append(p)
-        else:  # one broken package must not take the digest of the others down with it
-            rows.append(f"<tr><td>{_e(p.slug)}</td><td class='failed' colspan='99'>cannot import: {_e(err)}</td></tr>")
-    max_claims = max((len(p.claims) for p in papers), default=0)
-    for p in papers:
-        info = p.info
-        tiers = {t: latest_run(runs_root, p.slug, t) for t in TIERS}
-        shown = [t for t in TIERS if t == "default" or tiers[t] is not None]
-        for i, tier in enumerate(shown):
-            run = tiers[tier]
-            by_id = {v["claim_id"]: v for v in (run.verdicts if run else [])}
-            cells = [_cell(c, by_id.get(c.id), tier) for c in p.claims]
-            cells += ["<td></td>"] * (max_claims - len(p.claims))
-            state = (f"<span class='{run.status}'>{run.status}</span> {_e(run.name)}" if run
-                     else f"no {tier} run yet")
-            head = (f"<td rowspan='{len(shown)}'><a href='{p.slug}/index.html'>{_e(info.title)}</a><br>"
-                    f"<span class='small'>{_e(p.slug)} · {_e(info.digest_item)}</span></td>") if i == 0 else ""
-            rows.append(f"<tr>{head}<td class='small'>{tier}</td>{''.join(cells)}<td class='small'>{state}</td></tr>")
-        _paper_page(p, runs_root, out / p.slug)
-    head = "".join(f"<th>claim {i + 1}</th>" for i in range(max_claims))
-    body = ("<h1>livepapers — the live digest</h1><p>Latest complete <code>default</code> run of every paper, and "
-            "beside it the latest <code>extended</code> run where a paper has one (more compute, ≤ 60 min); each "
-            "cell is a claim's verdict, computed from the run's metrics.</p>"
-            f"<table><tr><th>paper</th><th>tier</th>{head}<th>latest run</th></tr>{''.join(rows)}</table>")
-    (out / "index.html").write_text(_page("livepapers", body), encoding="utf-8")
-    return out / "index.html"
-
-
-def _claims_table_html(p: registry.Paper, run: RunRecord) -> str:
-    by_id = {v["claim_id"]: v for v in run.verdicts}
-    rows = ["<table><tr><th>claim</th><th>statement</th><th>paper</th><th>measured</th><th>check</th>"
-            "<th>preconditions</th><th>verdict</th></tr>"]
-    for c in p.claims:
-        v = by_id.get(c.id, {})
-        st = v.get("status", "none")
-        reason = f"<br><span class='small'>{_e(v['reason'])}</span>" if v.get("reason") else ""
-        pre = "<br>".join(f"<span class='{q['status']}'>{_e(_precondition_text(q))}</span>"
-                          for q in v.get("preconditions", [])) or "—"
-        rows.append(f"<tr><td>{c.id}</td><td>{_e(c.statement)}</td><td>{_e(c.paper_value)}</td>"
-                    f"<td>{_e(v.get('measured', '—'))}</td><td>{_e(v.get('expected', '—'))}</td>"
-                    f"<td class='small'>{pre}</td><td class='{st}'>{_e(st)}{reason}</td></tr>")
-    rows.append("</table>")
-    return "".join(rows)
-
-
-def _metrics_legend_html(p: registry.Paper) -> str:
-    rows = _claim_metrics(p)
-    if not rows:
-        return ""
-    body = "".join(f"<tr><td><code>{_e(n)}</code></td><td>{_e(m.doc)}</td><td>{_e(m.unit or '—')}</td>"
-                   f"<td>{_direction(m)}</td></tr>" for n, m in rows)
-    return ("<details><summary>What the claims' metrics measure</summary><table><tr><th>metric</th>"
-            f"<th>what it measures</th><th>unit</th><th>direction</th></tr>{body}</table></details>")
-
-
-def _paper_page(p: registry.Paper, runs_root: Path, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    info = p.info
-    runs = find_runs(runs_root, p.slug)
-    body = [f"<p><a href='../index.html'>← all papers</a></p><h1>{_e(info.title)}</h1>",
-            f"<p>{_e(info.authors)} ({info.year}). {_e(info.venue)} "
-            + (f"<a href='{_e(info.url)}'>arXiv:{_e(info.arxiv)}</a>" if info.arxiv else "")
-            + f"<br><span class='small'>digest item: {_e(info.digest_item)}</span></p>",
-            f"<p>{_e(info.summary)}</p>"]
-    latest = None
-    for tier in TIERS:
-        run = latest_run(runs_root, p.slug, tier)
-        if run is None:
-            continue
-        latest = latest or run
-        body.append(f"<h2>Latest {tier} run</h2><p class='small'>{_e(_run_line(run))}</p>"
-                    + _claims_table_html(p, run) + _metrics_legend_html(p))
-        figdir = out / run.name
-        for f in run.figures:
-            figdir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(run.folder / f["file"], figdir / f["file"])
-            body.append(f"<figure><img src='{_e(run.name)}/{_e(f['file'])}'><figcaption>"
-                        f"{_e(f.get('caption') or f['file'])}</figcaption></figure>")
-    if latest is None:
-        body.append("<p>No complete default run yet: <code>livepapers reproduce "
-                    f"{_e(p.slug)}</code>.</p>")
-    body.append("<h2>Run history</h2><table><tr><th>run</th><th>profile</th><th>status</th><th>verdicts</th>"
-                "<th>wall</th></tr>")
-    for r in reversed(runs):
-        counts = ", ".join(f"{k} {n}" for k, n in r.counts.items() if n)
-        if r.custom:
-            counts += f" (custom: {', '.join(r.custom)})"
-        secs = f"{r.seconds:.0f} s" if r.seconds is not None else "—"
-        body.append(f"<tr><td>{_e(r.name)}</td><td>{_e(r.profile)}</td><td class='{r.status}'>{_e(r.status)}</td>"
-                    f"<td>{_e(counts or '—')}</td><td>{secs}</td></tr>")
-    body.append("</table>")
-    (out / "index.html").write_text(_page(info.title, "".join(body)), encoding="utf-8")
+    return _build(runs_root, out, benchmarks)
