@@ -13,11 +13,13 @@ from livepapers.nnphd.data import (
     UranusNeptune,
     UranusNeptuneRing,
     integrate,
+    rescale_time,
 )
 from livepapers.nnphd.modules import (
     LagrangianNN,
     MLPDynamics,
     NNPhD,
+    TimeScaled,
     UniversalApproximatorNet,
 )
 from livepapers.nnphd.training import fit, predict, rk4_rollout
@@ -59,6 +61,7 @@ __all__ = [
     "LagrangianNN",
     "MLPDynamics",
     "NNPhD",
+    "TimeScaled",
     "UniversalApproximatorNet",
     "UranusNeptune",
     "UranusNeptuneRing",
@@ -66,5 +69,6 @@ __all__ = [
     "integrate",
     "phase_transition_sweep",
     "predict",
+    "rescale_time",
     "rk4_rollout",
 ]

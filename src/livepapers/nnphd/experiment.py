@@ -136,6 +136,9 @@ PROFILES: dict[str, Profile] = {
         c5_lrs=(3e-3, 3e-2), c5_n_val=2, c5_select_workers=1, c5_n_test=4, c5_horizon=1.0, c5_dt=0.02,
     ), n_seeds=1),
     "default": Profile(Config()),
+    # the spec's revision-2 recipe without the default's budget cuts (≈ 15 min on 2 cores): C1 at 4000 steps per λ,
+    # C5's lr selection at the full 4000 steps, Neptune variant B on every seed
+    "extended": Profile(Config(c1_steps=4000, c5_select_frac=1.0, c3b_seed=-1)),
     # documented larger settings (not run in CI): wider/deeper nets, larger batch, 10x the steps, and the
     # real Neptune mass as an extra, un-thresholded variant-A run.
     "paper": Profile(Config(
