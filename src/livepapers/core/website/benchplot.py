@@ -150,11 +150,18 @@ def lines_chart(results: dict, spec: dict) -> str:
     for name, v in refs:
         ax.axhline(v, color="#57606a", ls="--", lw=1.2, label=f"{name} (reference)")
     if loglog:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
         ax.set_xscale("log")
         ax.set_yscale("log")
+        xs_all = sorted({p[0] for pts in series.values() for p in pts})
+        if 2 <= len(xs_all) <= 12:  # tick the measured x values themselves, in plain numbers
+            ax.set_xticks(xs_all)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(spec.get("xlabel", x))
     ax.set_ylabel(spec.get("ylabel", ", ".join(ys)))
-    ax.grid(True, which="both", alpha=0.25)
+    ax.grid(True, which="major", alpha=0.3)
     if series or refs:
         ax.legend(fontsize=8, frameon=False)
     return _svg(fig)
@@ -187,6 +194,11 @@ def bars_chart(results: dict, spec: dict) -> str:
             if isinstance(v, dict) and _is_num(v.get(spec["value"])):
                 cats.append(k)
                 data.setdefault(spec["value"], {})[k] = float(v[spec["value"]])
+    if len(data) > 1:  # name the series by what tells them apart: drop the prefix they share
+        names = list(data)
+        cut = next((i for i, chars in enumerate(zip(*names)) if len(set(chars)) > 1), min(map(len, names)))
+        cut = names[0].rfind("_", 0, cut + 1) + 1 if cut < min(map(len, names)) else 0
+        data = {n[cut:] or n: v for n, v in data.items()}
     n_s = max(len(data), 1)
     fig, ax = _figure(6.4, 0.6 + 0.28 * len(cats) * n_s + 0.15 * len(cats))
     h = 0.8 / n_s
@@ -195,16 +207,17 @@ def bars_chart(results: dict, spec: dict) -> str:
         ax.barh([i + (j - (n_s - 1) / 2) * h for i in idx], [vals[cats[i]] for i in idx], height=h * 0.92,
                 label=series)
         for i in idx:
-            ax.annotate(fmt(vals[cats[i]]), (vals[cats[i]], i + (j - (n_s - 1) / 2) * h), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=7)
+            v = vals[cats[i]]
+            ax.annotate(f"{v:,.0f}" if 1e3 <= abs(v) < 1e7 else fmt(v), (v, i + (j - (n_s - 1) / 2) * h),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
     ax.set_yticks(range(len(cats)), cats, fontsize=8)
     ax.invert_yaxis()
     if spec.get("log"):
         ax.set_xscale("log")
     ax.set_xlabel(spec.get("xlabel", ""))
-    ax.grid(True, axis="x", which="both", alpha=0.25)
+    ax.grid(True, axis="x", which="major", alpha=0.3)
     if len(data) > 1:
-        ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(data), 3))
+        ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(data), 4))
     ax.margins(x=0.15)
     return _svg(fig)
 
