@@ -92,12 +92,23 @@ def _shape(check: Band | Order | Ratio | Slope, label: Labeller) -> tuple[str, s
     else:
         axis = label(check.metric)
     if lo is not None and hi is not None:
-        words = f"should lie between {_fmt(lo)} and {_fmt(hi)}"
+        a, b = _pair(lo, hi)
+        words = f"should lie between {a} and {b}"
     elif lo is not None:
         words = f"should be at least {_fmt(lo)}"
     else:
         words = f"should be at most {_fmt(hi)}"
     return axis, words, 0.0, (lo, hi)
+
+
+def _pair(lo: float, hi: float) -> tuple[str, str]:
+    """Both bounds with enough digits to tell them apart (a band 1794.33–1794.35 is not "1794 to 1794")."""
+    a, b = _fmt(lo), _fmt(hi)
+    digits = 5
+    while a == b and digits < 12:
+        a, b = f"{lo:.{digits}g}", f"{hi:.{digits}g}"
+        digits += 1
+    return a, b
 
 
 def _unit(check: Band | Order | Ratio | Slope, units: Mapping[str, str]) -> str:
@@ -173,6 +184,15 @@ def _wrap(s: str, width: int = 96) -> str:
     return "\n".join(textwrap.wrap(s, width)) or s
 
 
+def _centre(p: Part) -> str:
+    """The judged value, with as many digits as the band's bounds need."""
+    lo, hi = p.region
+    if lo is not None and hi is not None and p.centre is not None:
+        digits = max(len(x.replace("-", "").replace(".", "")) for x in _pair(lo, hi))
+        return f"{p.centre:.{max(digits, 4)}g}"
+    return _fmt(p.centre)
+
+
 def _short(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
@@ -204,6 +224,8 @@ def draw(parts: Sequence[Part], *, width_in: float = 7.6) -> str:
             xmin, xmax = _limits(p)
             ax.set_xlim(xmin, xmax)
             ax.set_ylim(-1, 1)
+            if not p.log:
+                ax.ticklabel_format(axis="x", useOffset=False)
             ax.set_yticks([])
             for s in ("left", "right", "top"):
                 ax.spines[s].set_visible(False)
@@ -237,8 +259,8 @@ def draw(parts: Sequence[Part], *, width_in: float = 7.6) -> str:
             elif not p.values:
                 ax.text(0.5, 0, "no per-seed values in this run", transform=ax.transAxes, ha="center", va="center",
                         color="#57606a", style="italic")
-            judged = "" if p.centre is None else (f"{'median' if p.rule == 'median' else 'mean'} "
-                                                  f"{_fmt(p.centre)}{(' ' + p.unit) if p.unit else ''}")
+            what = "median" if p.rule == "median" else "mean" if len(p.values) > 1 else "value"
+            judged = "" if p.centre is None else f"{what} {_centre(p)}{(' ' + p.unit) if p.unit else ''}"
             if p.lo is not None and p.hi is not None and p.hi > p.lo:
                 judged += f", 95 % interval [{_fmt(p.lo)}, {_fmt(p.hi)}]"
             head = f"{WORDS.get(p.status, p.status)}  ·  {_short(p.title, 88)}"
