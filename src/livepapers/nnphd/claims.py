@@ -70,6 +70,8 @@ METRICS: dict[str, Metric] = {
     "c4_rel_rms": Metric("RMS error of the UAN output relative to the RMS true radiation reaction", "", False),
     "c4_lnn_rel_err": Metric("LNN's relative RMS error of the conservative acceleration on held-out inspirals",
                              "", False),
+    "c4_lnn_rel_err_train": Metric("LNN's relative RMS error of the conservative acceleration on the training "
+                                   "inspirals (where the drag is detected)", "", False),
     "c4_drag_to_gravity": Metric("data: true drag / gravity at the median radius of the training samples"),
     "c4_outbound_fraction": Metric("data: fraction of training samples moving outward (ṙ > 0)"),
     # C5: forecasting the damped double pendulum with RK4

@@ -291,6 +291,7 @@ def _demo_c4(cfg: Config, ctx, fits: dict, curves: dict) -> dict[str, float]:
     metrics, drag, r_med, d_mean = inspiral_metrics(pred, data, cfg.c4_beta)
     out = predict(model, test)
     metrics["c4_lnn_rel_err"] = rms(out["a_c"] - test["a_c"]) / rms(test["a_c"])
+    metrics["c4_lnn_rel_err_train"] = rms(pred["a_c"] - data["a_c"]) / rms(data["a_c"])
     metrics.update(inspiral_data_metrics(data))
     fits["C4 eccentric inspirals"] = (out["a_c"], test["a_c"])
     ctx.save_csv("c4_drag_bins.csv", [{"r_median": a, "drag_per_speed": b} for a, b in zip(r_med, d_mean)])
