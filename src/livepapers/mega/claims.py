@@ -147,3 +147,20 @@ CLAIMS: tuple[Claim, ...] = (
                       "the full LRA numbers of C1/C2 need the LRA files (IMDB bytes, AAN, CIFAR-10, Pathfinder)",
     ),
 )
+
+# human labels for the site: claim card titles and short metric labels (others fall back to the METRICS doc)
+LABELS: dict[str, str] = {
+    "C1": "Mega beats a Transformer on long pixel sequences",
+    "C2": "Mega-chunk keeps most of the advantage",
+    "C3": "Mega-chunk is faster, leaner and linear in length",
+    "C4": "The moving average matters",
+    "C5": "Chunk size: text robust, images not",
+    "C6": "Laplace attention matches relu²",
+    "C7": "Competitive on other modalities",
+    **{f"acc_{m}": f"test accuracy, {LABEL[m]}" for m in MODELS},
+    "c2_retention_margin": "(chunk − Transformer) − 0.6 × (Mega − Transformer), accuracy points",
+    "laplace_value_err": "|f(μ) − relu²(μ)| at μ = √½",
+    "laplace_slope_err": "|f′(μ) − 2μ| at μ = √½",
+    **{time_key(k, L): f"block time, {LABEL[k]}, L = {L}" for k in EFF_KINDS for L in _LENGTHS},
+    **{mem_key(k, L): f"block memory, {LABEL[k]}, L = {L}" for k in EFF_KINDS for L in _LENGTHS},
+}

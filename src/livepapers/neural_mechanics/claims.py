@@ -232,3 +232,33 @@ CLAIMS: tuple[Claim, ...] = (
         check=AllOf(tuple(Band(key("c4_cont_err", r, k), hi=1e-2) for r in ("R2", FULL_BATCH_RUN) for k in KINDS)),
     ),
 )
+
+# ---- human labels for the site (claim card titles and short metric labels; the METRICS doc says the rest) ------
+_SHORT = {
+    "c4_exact_err": "exact-recursion error",
+    "c4_cont_err": "modified-flow error",
+    "c4_gf_exact_ratio": "gradient-flow error / exact-recursion error",
+    "c4_drift_err": "drift unexplained by the modified flow",
+    "c4_gf_eta_ratio": "gradient-flow error at η / at η/2",
+    "c4_gf_ratio": "gradient-flow error / modified-flow error",
+    "c5_mom_err": "oscillator error",
+    "c5_homog_ratio": "homogeneous-only error / oscillator error",
+}
+LABELS: dict[str, str] = {
+    "C1": "Symmetry fixes the gradient and Hessian geometry",
+    "C2": "Gradient flow conserves S, N and D",
+    "C3": "Weight decay: exponential decay at the finite-step rate",
+    "C4": "Finite learning rate: the modified flow predicts the broken conservation",
+    "C5": "Momentum: a driven, damped oscillator",
+    "C6": "Minibatch noise: the same accuracy as full batch",
+    "c1_max_grad_violation": "gradient ⊥ generator: largest violation",
+    "c1_max_hvp_violation": "Hessian identities: largest violation",
+    "c2_translation_drift": "translation drift under gradient flow (R6)",
+    "c3_trans_end_err_modified": "translation, end of R2: error of e^(−λ̃t) S(0)",
+    "c3_trans_end_err_plain": "translation, end of R2: error of e^(−λt) S(0)",
+    **{slope_key(k): f"{k}: log–log slope of the drift against η (R6)" for k in BROKEN_KINDS},
+    **{key(stat, run_id, kind, *side): f"{short} · {kind}, {RUNS[run_id]}"
+       + (f", {side[0]} over models" if side else "")
+       for stat, short in _SHORT.items() for run_id in RUNS for kind in KINDS for side in ((), ("min",), ("max",))
+       if key(stat, run_id, kind, *side) in METRICS},
+}

@@ -236,3 +236,15 @@ CLAIMS = (
         check=Band("neyman_coverage", lo=0.93),
     ),
 )
+
+# human labels for the site: the claim cards' short titles (metric labels fall back to the METRICS doc)
+LABELS: dict[str, str] = {
+    "R1": "A randomised experiment, analysed three ways",
+    "R2": "Design before analysis: observational controls made comparable",
+    "R3": "Three adjustments agree on observational data",
+    "R4": "Double robustness",
+    "R5": "Flexible learners for heterogeneous effects",
+    "R6": "What flexible learners cannot fix: confounding and overlap",
+    "R7": "Sensitivity to unmeasured confounding",
+    "R8": "The Neyman interval is conservative",
+}
