@@ -81,7 +81,7 @@ def test_site_shows_default_and_extended_side_by_side(toy_only, tmp_path):
     index = build_site(runs, site).read_text()
     default_strip = index.split('data-tier="default"')[1].split('data-tier="extended"')[0]
     extended_strip = index.split('data-tier="extended"')[1].split("</div>")[0]
-    assert "2 holds" in default_strip and "0 fails" in default_strip
+    assert "2 hold" in default_strip and "0 fail" in default_strip
     assert "1 holds" in extended_strip and "1 fails" in extended_strip
     page = (site / "toy" / "index.html").read_text()
     assert "Latest default run" in page and "Latest extended run" in page and "20240103T000000Z-extended" in page
