@@ -1,6 +1,7 @@
 """Benchmarks for diff-algorithms (one core): sorting-network index form vs the dense-matrix formulation,
-logic-gate training (4-coefficient vs 16-term), compiled logic-net inference vs PyTorch eval, kernel compile time
-for a 48K-gate network, and GenDR time per image.
+logic-gate training (4-coefficient vs 16-term), compiled logic-net inference at 16K and 48K gates (generic kernel =
+baseline, straight-line C with 64-bit words, 256-bit GCC-vector code, numpy, PyTorch eval; samples/s and compile
+time), and GenDR time per image.
 
     .venv/bin/python benchmarks/bench_diff_algorithms.py [--quick]
 
@@ -113,48 +114,68 @@ def bench_logic_training() -> dict:
     return out
 
 
-def bench_logic_inference(batch: int) -> dict:
-    out = {}
-    model = logic_net(192, 4000, 4).eval()  # 16K gates, as the digits net of the reproduction
-    xb = np.random.default_rng(0).random((batch, 192)) > 0.5
-    packed = pack_bits(xb)
-    net = CompiledLogicNet(model).compile(opt_level=3)
-    out["gates"] = net.gate_count()
-    t = time_fn(lambda: net.forward_packed(packed, batch), min_run_time=1.0)["median_s"]
-    out["c_samples_per_s_packed"] = batch / t
-    out["c_samples_per_s_end_to_end"] = batch / time_fn(lambda: net(xb), min_run_time=1.0)["median_s"]
-    np_net = CompiledLogicNet(model, backend="numpy")
-    out["numpy_samples_per_s_packed"] = batch / time_fn(lambda: np_net.forward_packed(packed, batch),
-                                                        min_run_time=1.0)["median_s"]
-    xt = torch.from_numpy(xb[:8192].astype(np.float32))
-
-    def torch_eval():
-        with torch.no_grad():
-            for chunk in xt.split(1024):  # chunks: 8192 × 4000 float tensors would be page-fault bound
-                model(chunk)
-
-    out["torch_eval_samples_per_s"] = 8192 / time_fn(torch_eval, min_run_time=1.0)["median_s"]
-    out["speedup_c_vs_torch_eval"] = out["c_samples_per_s_packed"] / out["torch_eval_samples_per_s"]
-    # compile time of a 48K-gate network (6 × 8,000), in a fresh cache so the kernel is really compiled
-    big = logic_net(784, 8000, 6).eval()
+def bench_logic_inference(batch: int, nets: dict[str, tuple[int, int, int]]) -> dict:
+    """Compiled inference of random discretised nets (``name -> (in_dim, width, depth)``, 10 classes): the generic
+    kernel (baseline), straight-line C with 64-bit words and with 256-bit vector words, numpy and PyTorch eval mode;
+    samples/s on pre-packed inputs (best of several calls, one core) and compile time in a fresh cache."""
+    out: dict = {"batch": batch, "opt_level": 1, "auto_word_bits": None}
     old = os.environ.get("LIVEPAPERS_CACHE")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["LIVEPAPERS_CACHE"] = tmp
-        for level in (0, 3):
-            t0 = time.perf_counter()
-            big_net = CompiledLogicNet(big).compile(opt_level=level)
-            out[f"compile_48k_O{level}_s"] = time.perf_counter() - t0
-    if old is None:
-        os.environ.pop("LIVEPAPERS_CACHE", None)
-    else:
-        os.environ["LIVEPAPERS_CACHE"] = old
-    out["gates_48k"] = big_net.gate_count()
-    xb2 = np.random.default_rng(1).random((batch, 784)) > 0.5
-    pk2 = pack_bits(xb2)
-    out["c_samples_per_s_packed_48k"] = batch / time_fn(lambda: big_net.forward_packed(pk2, batch),
-                                                        min_run_time=1.0)["median_s"]
-    print(out)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["LIVEPAPERS_CACHE"] = tmp  # every library really compiled, timed
+            for name, (in_dim, width, depth) in nets.items():
+                model = logic_net(in_dim, width, depth).eval()
+                xb = np.random.default_rng(0).random((batch, in_dim)) > 0.5
+                packed = pack_bits(xb)
+                row: dict = {"gates": width * depth}
+                variants = {"generic": dict(kernel="generic"), "straight_64": dict(num_bits=64),
+                            "vector_256": dict(num_bits=256), "numpy": dict(backend="numpy")}
+                ref = None
+                for label, kw in variants.items():
+                    net = CompiledLogicNet(model, **kw).compile(opt_level=1)
+                    counts = net.forward_packed(packed, batch)
+                    ref = counts if ref is None else ref
+                    assert (counts == ref).all(), f"{label} differs from the generic kernel"
+                    if label != "numpy":
+                        row[f"{label}_compile_s"] = net.compile_seconds
+                    t = time_fn(lambda net=net, packed=packed: net.forward_packed(packed, batch),
+                                min_run_time=0.3 if label == "numpy" else 1.0)["median_s"]
+                    row[f"{label}_samples_per_s"] = batch / t
+                auto = CompiledLogicNet(model).compile(opt_level=1)  # the width compile() picks on this CPU
+                out["auto_word_bits"] = auto.word_bits
+                xt = torch.from_numpy(xb[:4096].astype(np.float32))
+
+                def torch_eval(model=model, xt=xt):
+                    with torch.no_grad():
+                        for chunk in xt.split(1024):  # chunks: 4096 × 8000 float tensors would be page-fault bound
+                            model(chunk)
+
+                row["torch_eval_samples_per_s"] = 4096 / time_fn(torch_eval, min_run_time=1.0)["median_s"]
+                row["end_to_end_vector_256_samples_per_s"] = batch / time_fn(
+                    lambda model=model, xb=xb: net_e2e(model, xb), min_run_time=1.0)["median_s"]
+                base = row["generic_samples_per_s"]
+                for label in ("straight_64", "vector_256", "numpy"):
+                    row[f"speedup_{label}_vs_generic"] = row[f"{label}_samples_per_s"] / base
+                row["speedup_vector_256_vs_torch_eval"] = row["vector_256_samples_per_s"] / row[
+                    "torch_eval_samples_per_s"]
+                print(name, row, flush=True)
+                out[name] = row
+    finally:
+        if old is None:
+            os.environ.pop("LIVEPAPERS_CACHE", None)
+        else:
+            os.environ["LIVEPAPERS_CACHE"] = old
     return out
+
+
+_E2E: dict = {}
+
+
+def net_e2e(model: nn.Module, xb: np.ndarray) -> np.ndarray:
+    """End to end from Booleans (packing included), 256-bit vector code (compiled once per model)."""
+    if id(model) not in _E2E:
+        _E2E[id(model)] = CompiledLogicNet(model, num_bits=256).compile(opt_level=1)
+    return _E2E[id(model)](xb)
 
 
 def bench_render() -> dict:
@@ -184,7 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     results = {
         "sorting_bitonic_batch8_fwd_bwd": bench_sorting(sizes, dense_max=64 if args.quick else 256),
         "logic_training": {} if args.quick else bench_logic_training(),
-        "logic_inference": bench_logic_inference(4096 if args.quick else 65536),
+        "logic_inference": bench_logic_inference(4096 if args.quick else 65536,
+                                                 {"16k": (192, 1000, 4)} if args.quick else
+                                                 {"16k": (192, 4000, 4), "48k": (784, 8000, 6)}),
         "rendering": bench_render(),
         "threads": 1,
     }

@@ -36,8 +36,8 @@ def test_render_part_hard_gradient_and_keys(tmp_path):
         PROFILES["smoke"].config.render, steps=2, t_conorms=("probabilistic", "max")))
     m = part_render(cfg.render, RunContext.for_test(tmp_path, cfg, seed=0))
     assert m["render_hard_grad_abs_max"] == 0.0 and m["softras_equiv_err"] < 1e-6
-    assert render_key(1.2, "cauchy") in m and render_key(1.2, "cauchy", "max") == "render_d12_success_cauchy_max"
-    assert m[render_key(0.2, "min")] == min(m[render_key(0.2, d)] for d in cfg.render.distributions)
+    assert render_key(0.6, "cauchy") in m and render_key(0.6, "cauchy", "max") == "render_d06_success_cauchy_max"
+    assert m[render_key(0.1, "min")] == min(m[render_key(0.1, d)] for d in cfg.render.distributions)
     assert set(m) <= set(METRICS)  # incl. the paper profile's T-conorm names
     assert (tmp_path / "render_pose_recovery.png").exists() and (tmp_path / "render_pose_recovery.csv").exists()
 
@@ -57,3 +57,32 @@ def test_ranking_metric_names():
     v = torch.tensor([[3.0, 1.0, 2.0]])
     assert tuple(ranking_metrics(v, v)) == RANKING_METRICS
     assert ranking_metrics(v, v) == {"em": 1.0, "ew": 1.0, "em5": 1.0}
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_every_gendr_start_inside_the_frame(profile):
+    # revision 2 of R5: no start (nor true pose) may put a shape partly outside the image, for any seed
+    from livepapers.diff_algorithms import data
+    from livepapers.diff_algorithms.rendering import posed
+
+    cfg = PROFILES[profile].config.render
+    assert 0.1 + max(cfg.offsets) + 1.15 * cfg.radius < 1.0  # worst case: true shift, offset, largest vertex radius
+    old_outside = 0
+    for seed in range(25):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + 50)  # ctx.generator(50) of that seed
+        tris, mask, true_pose, starts = data.pose_scene(cfg.n_shapes, cfg.offsets, generator=g, radius=cfg.radius,
+                                                        max_rotation_deg=cfg.max_rotation_deg)
+        assert not data.outside_frame(posed(tris, true_pose), mask).any()
+        for D in cfg.offsets:
+            assert not data.outside_frame(posed(tris, starts[D]), mask).any(), (seed, D)
+        # negative control: the first geometry (radius 0.3, D = 1.2) did leave the frame
+        tris, mask, _, starts = data.pose_scene(cfg.n_shapes, (1.2,), generator=seed, radius=0.3,
+                                                max_rotation_deg=cfg.max_rotation_deg)
+        old_outside += int(data.outside_frame(posed(tris, starts[1.2]), mask).sum())
+    assert old_outside > 0
+
+
+def test_render_part_refuses_starts_outside_the_frame(tmp_path):
+    cfg = dataclasses.replace(PROFILES["smoke"].config.render, offsets=(1.2,), radius=0.3, steps=1)
+    with pytest.raises(RuntimeError, match="outside the image frame"):
+        part_render(cfg, RunContext.for_test(tmp_path, PROFILES["smoke"].config, seed=0))

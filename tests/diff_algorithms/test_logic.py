@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from livepapers.diff_algorithms import data
-from livepapers.diff_algorithms.compiled import pack_bits
+from livepapers.diff_algorithms.bits import pack_bits
+from livepapers.diff_algorithms.compiled import CompiledLogicNet
 from livepapers.diff_algorithms.logic import (
     GATE_COEFFS,
-    CompiledLogicNet,
     GroupSum,
     LogicLayer,
     PackBitsTensor,
@@ -131,7 +131,8 @@ def test_missing_compiler_falls_back_to_numpy():
     assert net.backend == "numpy"
     x = np.random.default_rng(0).random((70, 40)) > 0.5
     assert net(x).shape == (70, 5)
-    assert "lp_logic_forward" in net.get_c_code()
+    assert "lp_logic_net" in net.get_c_code()
+    assert "lp_logic_forward" in CompiledLogicNet(_random_net(1), kernel="generic").get_c_code()
 
 
 def test_pack_bits_layout():

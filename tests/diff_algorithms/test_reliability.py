@@ -17,9 +17,9 @@ from torch import nn
 
 from livepapers.core.config import ConfigError, apply_overrides
 from livepapers.diff_algorithms import compiled, data
+from livepapers.diff_algorithms.compiled import CompiledLogicNet
 from livepapers.diff_algorithms.experiment import PROFILES, RenderConfig, train_logic, train_sorter
 from livepapers.diff_algorithms.logic import (
-    CompiledLogicNet,
     GroupSum,
     LogicLayer,
     make_logic_net,
@@ -55,7 +55,7 @@ def _reference(model: nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def _kernel_file(cache: Path) -> Path:
-    (so,) = (cache / "difflogic_kernels").glob("logic_kernel_*.so")
+    (so,) = (cache / "difflogic_kernels").glob("logic_*.so")
     return so
 
 
@@ -123,12 +123,13 @@ _IN_PLACE = textwrap.dedent("""
     import numpy as np, torch
     from pathlib import Path
     from torch import nn
-    from livepapers.diff_algorithms.logic import CompiledLogicNet, GroupSum, LogicLayer
+    from livepapers.diff_algorithms.compiled import CompiledLogicNet
+    from livepapers.diff_algorithms.logic import GroupSum, LogicLayer
     model = nn.Sequential(LogicLayer(40, 200, seed=0), GroupSum(5, tau=3.0)).eval()
     x = np.random.default_rng(0).random((70, 40)) > 0.5
     ref = CompiledLogicNet(model, backend="numpy")(x)
     assert (CompiledLogicNet(model).compile()(x) == ref).all()
-    (so,) = Path({cache!r}, "difflogic_kernels").glob("logic_kernel_*.so")
+    (so,) = Path({cache!r}, "difflogic_kernels").glob("logic_*.so")
     so.write_bytes(b"junk")  # in place: the library this process has mapped changes under it
     for _ in range(2):
         net = CompiledLogicNet(model).compile()

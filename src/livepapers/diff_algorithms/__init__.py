@@ -1,12 +1,13 @@
 """Learning with Differentiable Algorithms (Petersen, PhD thesis 2022): differentiable sorting networks, deep
 differentiable logic gate networks with compiled inference, and the generalized differentiable renderer GenDR.
 
-Sub-modules: :mod:`.sorting`, :mod:`.logic` (+ :mod:`.compiled`), :mod:`.rendering`.
+Sub-modules: :mod:`.sorting`, :mod:`.logic` (+ :mod:`.bits` for packed bits, :mod:`.compiled` for C inference, which
+depends on :mod:`.logic`), :mod:`.rendering`.
 """
 
 from livepapers.core.registry import PaperInfo
 
-from . import logic, rendering, sorting
+from . import bits, compiled, logic, rendering, sorting
 from .compiled import CompiledLogicNet, PackBitsTensor
 from .logic import GroupSum, LogicLayer, bin_op_s
 from .rendering import DISTRIBUTIONS, T_CONORMS, GenDR, iou_loss
@@ -49,6 +50,8 @@ __all__ = [
     "PackBitsTensor",
     "bin_op_s",
     "bitonic_network",
+    "bits",
+    "compiled",
     "iou_loss",
     "logic",
     "odd_even_network",

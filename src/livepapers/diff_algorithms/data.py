@@ -188,13 +188,15 @@ def fan_triangles(poly: Tensor) -> Tensor:
 
 
 def pose_scene(n_shapes: int, offsets: tuple[float, ...], *, max_rotation_deg: float,
-               generator: torch.Generator | int) -> tuple[Tensor, Tensor, Tensor, dict[float, Tensor]]:
-    r"""The R5 scene: :func:`star_polygons` as fans of triangles ``tris (s, f, 3, 2)`` with a face ``mask (s, f)``,
-    a true pose per shape ``(s, 3)`` (angle $\in [0, 2\pi)$, translation in $[-0.1, 0.1]^2$) and, per offset $D$,
-    start poses at distance $D$ in a random direction, rotated by at most ``max_rotation_deg``. ``generator``: an int
-    seed or a ``torch.Generator``."""
+               generator: torch.Generator | int, radius: float = 0.3
+               ) -> tuple[Tensor, Tensor, Tensor, dict[float, Tensor]]:
+    r"""The R5 scene: :func:`star_polygons` of ``radius`` as fans of triangles ``tris (s, f, 3, 2)`` with a face
+    ``mask (s, f)``, a true pose per shape ``(s, 3)`` (angle $\in [0, 2\pi)$, translation in $[-0.1, 0.1]^2$) and, per
+    offset $D$, start poses at distance $D$ in a random direction, rotated by at most ``max_rotation_deg``.
+    ``generator``: an int seed or a ``torch.Generator``. Whether a posed shape stays inside the image:
+    :func:`outside_frame`."""
     g = as_generator(generator)
-    polys = star_polygons(n_shapes, g)
+    polys = star_polygons(n_shapes, g, radius=radius)
     fmax = max(len(p) for p in polys)
     tris = torch.zeros(n_shapes, fmax, 3, 2)
     mask = torch.zeros(n_shapes, fmax, dtype=torch.bool)
@@ -210,3 +212,9 @@ def pose_scene(n_shapes: int, offsets: tuple[float, ...], *, max_rotation_deg: f
         rot = math.radians(max_rotation_deg) * (2 * torch.rand(n_shapes, generator=g) - 1)
         starts[D] = true_pose + torch.stack([rot, D * torch.cos(phi), D * torch.sin(phi)], -1)
     return tris, mask, true_pose, starts
+
+
+def outside_frame(verts: Tensor, mask: Tensor) -> Tensor:
+    """Per shape, whether any vertex of its masked triangles ``verts (s, f, 3, 2)`` (posed, NDC) lies outside the open
+    image square ``(-1, 1)^2``: ``(s,)`` bool."""
+    return ((verts.abs() >= 1).any(-1).any(-1) & mask).any(-1)

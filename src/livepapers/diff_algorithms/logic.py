@@ -18,12 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from ._inputs import as_generator, check_finite, check_positive
+from .bits import PackBitsTensor
 
 __all__ = [
     "GATE_COEFFS",
     "GATE_NAMES",
     "GroupSum",
     "LogicLayer",
+    "PackBitsTensor",
     "bin_op",
     "bin_op_s",
     "binarize",
@@ -198,8 +200,6 @@ class LogicLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: (b, in_dim)`` in [0, 1] -> ``(b, out_dim)``; eval mode uses the argmax gate of each neuron."""
-        from .compiled import PackBitsTensor
-
         if isinstance(x, PackBitsTensor):
             return x.apply_layer(self.a_idx, self.b_idx, self.gate_ids())
         if x.dim() != 2 or x.shape[1] != self.in_dim:
@@ -238,8 +238,6 @@ class GroupSum(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: (b, k·g) -> (b, k)``."""
-        from .compiled import PackBitsTensor
-
         if isinstance(x, PackBitsTensor):
             return x.group_sum(self.k).to(torch.float32) / self.tau
         if x.shape[-1] % self.k:
@@ -272,7 +270,3 @@ def logic_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, discrete: bool) ->
     model.train()
     return acc
 
-
-from .compiled import CompiledLogicNet, PackBitsTensor  # noqa: E402  (re-export; no I/O at import)
-
-__all__ += ["CompiledLogicNet", "PackBitsTensor"]

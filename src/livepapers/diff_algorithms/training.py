@@ -3,6 +3,7 @@ $\tau$ selection), and pose fitting through a differentiable renderer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 import torch
@@ -72,23 +73,25 @@ def train_logic(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: in
     return model
 
 
-def select_tau(x: torch.Tensor, y: torch.Tensor, taus: tuple[float, ...], *, build, steps: int, batch: int,
-                lr: float, ctx: RunContext, desc: str) -> tuple[float, dict[float, float]]:
-    r"""Pick $\tau$ by discretised accuracy on a validation split (20 % of the training split, seed 0; same in every
-    seed); ties go to the smaller $\tau$."""
+def select_on_validation(x: torch.Tensor, y: torch.Tensor, candidates: tuple[Hashable, ...], *,
+                         build: Callable[[Hashable, int], nn.Module], steps: int, batch: int, lr: float,
+                         ctx: RunContext, desc: str) -> tuple[Hashable, dict[Hashable, float]]:
+    r"""Pick one of ``candidates`` (a $\tau$, or an architecture with its $\tau$) by discretised accuracy on a
+    validation split: 20 % of ``(x, y)`` (seed 0), each candidate ``build(candidate, 0)`` with seed-0 initialisation
+    trained ``steps`` steps on the other 80 %. Ties go to the earlier candidate. Returns the choice and every score."""
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(x), generator=g)
     n_val = max(1, len(x) // 5)
     val, tr = perm[:n_val], perm[n_val:]
     scores = {}
-    for tau in taus:
+    for cand in candidates:
         torch.manual_seed(0)
-        model = build(tau, 0)
+        model = build(cand, 0)
         train_logic(model, x[tr], y[tr], steps=steps, batch=batch, lr=lr, generator=torch.Generator().manual_seed(1),
-                    ctx=ctx, desc=f"{desc} τ={tau:g}")
-        scores[tau] = logic_accuracy(model, x[val], y[val], discrete=True)
-    best = max(taus, key=lambda t: (scores[t], -t))
-    return best, scores
+                    ctx=ctx, desc=f"{desc} {cand}")
+        scores[cand] = logic_accuracy(model, x[val], y[val], discrete=True)
+    best = max(range(len(candidates)), key=lambda i: (scores[candidates[i]], -i))
+    return candidates[best], scores
 
 
 def fit_poses(renderer: GenDR, tris: torch.Tensor, mask: torch.Tensor, target: torch.Tensor, pose0: torch.Tensor,
