@@ -44,8 +44,8 @@ METRICS |= {
     # gates
     "gate.prop_tv_closed_form": Metric("TV between exact 1-D propagation and the Gaussian closed form, run grid "
                                        "(precondition)", "", False),
-    "gate.prop_mass_err": Metric("largest |mass − 1| of any exact 1-D propagation of the seed (precondition)", "",
-                                 False),
+    "gate.prop_mass_err": Metric("largest |mass − 1| of the exact 1-D propagations with exact or controlled scores "
+                                 "(precondition)", "", False),
     # E4
     "e4.tv_p0_q": Metric("TV(p_0, q) of DDPM-EI with exact scores on G2", "", False),
     "e4.const.slope": Metric("log–log slope of TV(p_ε, p_0) vs ε, constant error", "", None),
@@ -93,6 +93,8 @@ METRICS |= {
     "e8.tv_first": Metric("TV(output, q) at the first checkpoint", "", False),
     "e8.tv_last": Metric("TV(output, q) at the last checkpoint", "", False),
     "e8.final_loss": Metric("last DSM loss of the ScoreNet", "", False),
+    "e8.mass_off_grid_max": Metric("largest mass the learned-score sampler sends beyond the grid (counted in its "
+                                   "TV)", "", False),
     "e8.seconds": Metric("ScoreNet training + evaluation time", "s", False, machine=True),
     # E9
     "e9.w2_out.large_delta": Metric("W2(output, q) at the largest δ, uniform[−1, 1]", "", False),

@@ -339,8 +339,10 @@ def e8(cfg, grid: np.ndarray, tv0: float, gen: torch.Generator, ctx=None) -> tup
                 return torch.from_numpy(table[round(float(t), 9)].reshape(-1, 1))
 
             p = ei_density_1d(learned, grid, cfg.T, cfg.h)
-            rows.append({"step": step, "eps_score": eps_score, "tv": tv_density(p, dens, dx),
-                         "mass_err": mass_err(p, grid)})
+            # mass the learned sampler pushes beyond the grid (q has < 1e-20 there) counts fully in the TV
+            off = max(1.0 - float(p.sum() * dx), 0.0)
+            rows.append({"step": step, "eps_score": eps_score, "tv": tv_density(p, dens, dx) + 0.5 * off,
+                         "mass_off_grid": off})
     eps = np.array([r["eps_score"] for r in rows])
     tv = np.array([r["tv"] for r in rows])
     rho = float(stats.spearmanr(eps, tv)[0]) if len(rows) > 2 else float(np.sign(
@@ -349,5 +351,5 @@ def e8(cfg, grid: np.ndarray, tv0: float, gen: torch.Generator, ctx=None) -> tup
     m = {"e8.spearman": rho, "e8.bound_margin_min": float((tv0 + 1.5 * eps * sqT - tv).min()),
          "e8.eps_span": float(eps.max() / eps.min()), "e8.eps_first": float(eps[0]), "e8.eps_last": float(eps[-1]),
          "e8.tv_first": float(tv[0]), "e8.tv_last": float(tv[-1]), "e8.final_loss": curve[-1]["loss"],
-         "e8.seconds": time.perf_counter() - t0}
-    return m, {"rows": rows, "curve": curve, "mass_err": max(r["mass_err"] for r in rows)}
+         "e8.mass_off_grid_max": max(r["mass_off_grid"] for r in rows), "e8.seconds": time.perf_counter() - t0}
+    return m, {"rows": rows, "curve": curve}
