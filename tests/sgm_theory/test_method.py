@@ -212,3 +212,17 @@ def test_bad_inputs_give_one_line_errors():
         PerturbedScore(lambda x, t: -x, "wiggle", 0.1, Gaussian([0.0], 1.0))
     with pytest.raises(ValueError, match="weights has"):
         GaussianMixture([1.0, 1.0], [[0.0]], [1.0])
+
+
+def test_comparison_samplers_reach_the_target_and_ula_has_its_known_bias():
+    from livepapers.sgm_theory import ddpm_em, prob_flow_heun, ula
+
+    q = Gaussian([1.0], 0.5)
+    g = torch.Generator().manual_seed(8)
+    for sampler in (ddpm_em, prob_flow_heun):
+        x = sampler(q.score_t, 40_000, 1, 4.0, 0.01, g)[:, 0]
+        assert abs(float(x.mean()) - 1.0) < 0.03 and abs(float(x.var()) - 0.5) < 0.03, sampler.__name__
+    # ULA on N(0, 1): x <- (1 - eta) x + sqrt(2 eta) z has stationary variance 2 / (2 - eta)
+    eta = 0.2
+    x = ula(lambda y: -y, 100_000, 1, eta, 200, g)[:, 0]
+    assert float(x.var()) == pytest.approx(2 / (2 - eta), rel=0.02)
