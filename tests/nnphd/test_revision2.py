@@ -9,6 +9,8 @@ from torch import nn
 
 from livepapers.nnphd import DampedDoublePendulum, Inspiral, LagrangianNN, UranusNeptune
 from livepapers.nnphd.data import rescale_time
+from livepapers.nnphd.detection import friction_coefficient
+from livepapers.nnphd.evaluation import neptune_held_out
 from livepapers.nnphd.modules import NNPhD, TimeScaled, UniversalApproximatorNet
 from livepapers.nnphd.selection import ModelSpec, build_model, select_learning_rates, split_by_trajectory
 from livepapers.nnphd.training import fit, predict
@@ -49,6 +51,15 @@ class _Exact(nn.Module):
     def forward(self, q, qdot, t=None):
         a = self.sys.acceleration(q, qdot)
         return {"a": a, "a_nc": self.sys.nc_acceleration(q, qdot)}
+
+
+def test_friction_fitted_in_the_training_unit_is_reported_in_physical_units():
+    """The exact friction of held-out states in the training unit gives back γ = 0.3 1/s (and γu without the unit)."""
+    pend = DampedDoublePendulum(gamma=0.3)
+    u = pend.time_unit
+    nd = rescale_time(pend.sample(3, (0.0, 2.0), 40, torch.Generator().manual_seed(5)), u)
+    assert friction_coefficient(nd["a_nc"], nd["qdot"], u) == pytest.approx(0.3, rel=1e-12)
+    assert friction_coefficient(nd["a_nc"], nd["qdot"]) == pytest.approx(0.3 * u, rel=1e-12)
 
 
 def test_time_scaled_model_returns_physical_accelerations():
@@ -93,6 +104,11 @@ def test_staged_fit_leaves_the_uan_untouched_in_stage_one():
     assert hist["l_reg"] == [0.0] * 10  # stage 1 is the LNN alone: no UAN term
     fit(model, data, 10, lr=1e-2, batch_size=32, lnn_only_steps=5)
     assert not all(torch.equal(a, b) for a, b in zip(uan0, model.uan.parameters()))
+    l1 = NNPhD(dim=2, lnn=LagrangianNN(dim=2, hidden=(8,)), uan=UniversalApproximatorNet(dim=2, hidden=(8,)),
+               norm="l1")
+    h1 = fit(l1, data, 1, lr=0.0, batch_size=64, lnn_only_steps=1)  # lr 0: the loss of the initial model
+    expect = (data["a"] - l1.lnn.acceleration(data["q"], data["qdot"])).abs().sum(-1).mean()  # stage 1 in l1
+    assert h1["l_pred"][0] == pytest.approx(float(expect.detach()), rel=1e-10)
     with pytest.raises(ValueError, match="lnn_only_steps"):
         fit(LagrangianNN(dim=2, hidden=(4,)), data, 2, lnn_only_steps=1)
 
@@ -184,6 +200,11 @@ def test_neptune_held_out_states_lie_on_the_training_orbit():
     assert torch.allclose(again["a"], data["a"][1::10], atol=1e-7)
     with pytest.raises(ValueError, match="increasing"):
         sys.sample_at(torch.tensor([1.0, 0.5]))
+    held = neptune_held_out(sys, 101, 20)  # strictly between consecutive training times, none of them
+    train_t = data["t"]
+    k = torch.searchsorted(train_t, held["t"])
+    assert bool((train_t[k - 1] < held["t"]).all()) and bool((held["t"] < train_t[k]).all())
+    assert held["t"].numel() == 20
 
 
 def test_split_keeps_whole_trajectories_and_selection_picks_the_lowest_validation_loss():
@@ -194,9 +215,25 @@ def test_split_keeps_whole_trajectories_and_selection_picks_the_lowest_validatio
     with pytest.raises(ValueError, match="n_val"):
         split_by_trajectory(data, 6)
     spec = ModelSpec((8, 8), "wrap", 1e-6, "standard", 0.5, "l2")
-    chosen, table = select_learning_rates(data, n_val=2, lrs=(1e-4, 3e-2), spec=spec, steps=20, stage_frac=0.5,
+    chosen, table = select_learning_rates(data, n_val=2, lrs=(1e-4, 3e-2, 1e3), spec=spec, steps=20, stage_frac=0.5,
                                           lr_floor=0.01, batch_size=32, grad_clip=10.0, seed=0, workers=1)
-    assert len(table) == 6
+    assert len(table) == 9
     for m, lr in chosen.items():
         rows = [r for r in table if r["method"] == m]
         assert lr == min(rows, key=lambda r: r["val_l_pred"])["lr"]
+        assert lr != 1e3  # a diverging lr loses
+    # the score is ℓ_pred on the held-out trajectories: retrain the chosen MLP and score it on `val` ourselves
+    from livepapers.nnphd.modules import sample_norm
+    from livepapers.nnphd.selection import _Trial, _trial
+
+    row = _trial(_Trial(method="mlp", lr=chosen["mlp"], spec=spec, train=train, val=val, steps=20, lnn_only_steps=0,
+                        lr_floor=0.01, batch_size=32, grad_clip=10.0, seed=0))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        mlp = build_model("mlp", spec)
+    fit(mlp, train, 20, lr=chosen["mlp"], lr_min=0.01 * chosen["mlp"], batch_size=32,
+        generator=torch.Generator().manual_seed(1))
+    own = float(sample_norm(val["a"] - predict(mlp, val)["a"], "l2").mean())
+    assert row["val_l_pred"] == pytest.approx(own, rel=1e-12)
+    on_train = float(sample_norm(train["a"] - predict(mlp, train)["a"], "l2").mean())
+    assert own != pytest.approx(on_train, rel=1e-6)

@@ -27,7 +27,8 @@ _LOCALIZATION = {  # keys of detection.localization (+ the LNN fit): doc, direct
     "true_in_out_ratio": ("RMS true pull inside / outside the half-peak window (reference)", None),
     "t_star": ("time of the true pull's peak", None),
     "w_fraction": ("fraction of samples in the half-peak window", None),
-    "lnn_rel_err": ("LNN's relative RMS error of the conservative acceleration on held-out states", False),
+    "lnn_rel_err": ("LNN's relative RMS error of the conservative acceleration on held-out states (variant B: on "
+                    "its training states)", False),
 }
 _FORECAST = {"nnphd": "NNPhD", "lnn": "the LNN alone", "mlp": "the plain MLP"}
 

@@ -26,6 +26,13 @@ def cos_agg(a: Tensor, b: Tensor) -> float:
     return float((a * b).sum() / torch.sqrt(a.pow(2).sum() * b.pow(2).sum()).clamp_min(1e-300))
 
 
+def friction_coefficient(a_nc: Tensor, qdot: Tensor, unit: float = 1.0) -> float:
+    r"""Least-squares friction coefficient of a detected force, $\hat\gamma = -\sum \langle a_{nc}, \dot q \rangle /
+    \sum \lVert \dot q \rVert^2$, for ``a_nc, qdot: (n, d)`` given in the time unit ``unit`` (seconds per unit; there
+    $\gamma' = \gamma u$), returned in 1/s."""
+    return float(-(a_nc * qdot).sum() / qdot.pow(2).sum()) / unit
+
+
 def cos_each(a: Tensor, b: Tensor) -> Tensor:
     r"""Per-sample cosine $\langle a_i, b_i \rangle / (\lVert a_i \rVert \lVert b_i \rVert)$: ``(n, d)`` -> ``(n,)``."""
     return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-300)

@@ -79,10 +79,13 @@ def _trial(task: _Trial) -> dict[str, float | str]:
         torch.manual_seed(task.seed)
         model = build_model(task.method, task.spec)
     gen = torch.Generator().manual_seed(task.seed + 1)
-    hist = fit(model, task.train, task.steps, lr=task.lr, lr_min=task.lr * task.lr_floor, batch_size=task.batch_size,
-               grad_clip=task.grad_clip, generator=gen,
-               lnn_only_steps=task.lnn_only_steps if task.method == "nnphd" else 0)
-    out = predict(model, task.val)
+    try:
+        hist = fit(model, task.train, task.steps, lr=task.lr, lr_min=task.lr * task.lr_floor,
+                   batch_size=task.batch_size, grad_clip=task.grad_clip, generator=gen,
+                   lnn_only_steps=task.lnn_only_steps if task.method == "nnphd" else 0)
+        out = predict(model, task.val)
+    except RuntimeError:  # e.g. a singular H after the weights diverged: the candidate lost
+        return {"method": task.method, "lr": task.lr, "val_l_pred": float("inf"), "train_l_pred": float("nan")}
     val = float(sample_norm(task.val["a"] - out["a"], task.spec.norm).mean())
     if not torch.isfinite(torch.tensor(val)):
         val = float("inf")  # a diverged run loses the selection
