@@ -10,7 +10,8 @@ batches; rank 0 saves the results, which must equal a single-process run to <= 1
   gradient is 0: softmax is shift-invariant) into updates of ~lr * noise / eps ~ 1e-6 in either run.
 
 Negative controls (float64, dynamic variant) show the comparison can fail: without the Gumbel row
-alignment (``GumbelRows``) or without the token-loss weighting (``ShardedDistillLoss``).
+alignment (``GumbelRows``), without the token-loss weighting (``ShardedDistillLoss``) or with each rank's conv stem
+normalising by its own shard's BatchNorm statistics (no ``global_batchnorm``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def _worker(out: Path) -> None:
     T.GumbelRows, T.ShardedDistillLoss = gumbel_rows, T.DistillDiffPruningLoss
     got["no_token_weighting"] = run_loops(torch.float64, ("dynamic",))
     T.ShardedDistillLoss = sharded_loss
+    global_bn = T.global_batchnorm
+    T.global_batchnorm = lambda model: model
+    got["no_global_bn"] = run_loops(torch.float64, ("dynamic",))
+    T.global_batchnorm = global_bn
     if dist.is_main():
         torch.save(got, out / "ranks.pt")
     dist.cleanup()
@@ -129,12 +134,14 @@ def test_two_gloo_processes_equal_one_process(tmp_path, monkeypatch):
             diffs[f"{name} {prefix}"] = max_diff(got[name], want, prefix)
         if name == "f64":
             controls = {c: max_diff(got[c], want, "dynamic/") for c in ("no_gumbel_rows", "no_token_weighting")}
+            controls["no_global_bn"] = max_diff(got["no_global_bn"], want, "teacher/")
     print("max |2 ranks - 1 process|:", {k: f"{v:.3g}" for k, v in diffs.items()})
     print("controls:", {k: f"{v:.3g}" for k, v in controls.items()})
     assert all(d <= 1e-6 for d in diffs.values()), diffs
     assert diffs["f32 teacher/"] == 0.0 and diffs["f64 teacher/"] <= 1e-12
     assert controls["no_gumbel_rows"] > 1e-4, controls
     assert controls["no_token_weighting"] > 1e3 * diffs["f64 dynamic/"], controls
+    assert controls["no_global_bn"] > 1e-4, controls
 
 
 if __name__ == "__main__":  # the torchrun worker

@@ -11,6 +11,7 @@ from .complexity import count_flops, count_flops_traced
 from .modules import (
     Attention,
     Block,
+    ConvStem,
     DistillDiffPruningLoss,
     PredictorLG,
     VisionTransformerDiffPruning,
@@ -56,6 +57,7 @@ __all__ = [
     "PAPER",
     "Attention",
     "Block",
+    "ConvStem",
     "DistillDiffPruningLoss",
     "PredictorLG",
     "VisionTransformerDiffPruning",

@@ -102,16 +102,22 @@ class ClutteredDigits:
         noise = torch.randn(batch, h, h, generator=generator) * self.noise_std
         canvas = torch.zeros(batch, h, h)
         ink = torch.zeros(batch, h, h, dtype=torch.bool)
-        for i in range(batch):
-            for j in range(self.n_clutter):
-                (cy, cx), (py, px) = crop[i, j].tolist(), cpos[i, j].tolist()
-                frag = self.digits[other[i, j], cy:cy + cs, cx:cx + cs] * self.clutter_intensity
-                region = canvas[i, py:py + cs, px:px + cs]
-                canvas[i, py:py + cs, px:px + cs] = torch.maximum(region, frag)
-            y, x = pos[i].tolist()
-            d = self.digits[src[i]]
-            canvas[i, y:y + size, x:x + size] = torch.maximum(canvas[i, y:y + size, x:x + size], d)
-            ink[i, y:y + size, x:x + size] = d >= 0.25
+        rows = torch.arange(batch)[:, None, None]
+        ar_c, ar_s = torch.arange(cs), torch.arange(size)
+        # every paste is an element-wise max, so pasting all samples at once (clutter j by j, then the object)
+        # gives the same canvas as pasting sample by sample
+        for j in range(self.n_clutter):
+            ys = (crop[:, j, 0:1] + ar_c)[:, :, None]  # b cs 1: rows of the crop in the source
+            xs = (crop[:, j, 1:2] + ar_c)[:, None, :]  # b 1 cs
+            frag = self.digits[other[:, j, None, None], ys, xs] * self.clutter_intensity  # b cs cs
+            py = (cpos[:, j, 0:1] + ar_c)[:, :, None]
+            px = (cpos[:, j, 1:2] + ar_c)[:, None, :]
+            canvas[rows, py, px] = torch.maximum(canvas[rows, py, px], frag)
+        d = self.digits[src]  # b size size
+        py = (pos[:, 0:1] + ar_s)[:, :, None]
+        px = (pos[:, 1:2] + ar_s)[:, None, :]
+        canvas[rows, py, px] = torch.maximum(canvas[rows, py, px], d)
+        ink[rows, py, px] = d >= 0.25
         canvas = canvas + noise
         mean = canvas.mean(dim=(1, 2), keepdim=True)
         std = canvas.std(dim=(1, 2), keepdim=True)

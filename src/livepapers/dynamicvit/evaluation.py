@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
 from livepapers.core.runs import RunContext
 from livepapers.core.stats import max_or_nan
@@ -15,7 +14,7 @@ from .data import DigitBatch, object_patches
 from .metrics import FLOPS_TABLE_RHOS, flops_metric
 from .modules import VisionTransformerDiffPruning, VisionTransformerTeacher, make_token_ratio
 from .throughput import measure_throughput
-from .training import selection_scores
+from .training import model_kwargs, selection_scores
 
 if TYPE_CHECKING:
     from .experiment import BenchConfig, Config
@@ -47,8 +46,18 @@ def measure_cost(cfg: Config, ctx: RunContext) -> dict[str, float]:
     out["flops_bench_pruned_g"] = analytic_pruned / 1e9
     out["flops_traced_dense_g"] = traced_dense / 1e9
     out["flops_traced_pruned_g"] = traced_pruned / 1e9
-    out["flops_traced_rel_diff"] = max_or_nan(abs(traced_dense - analytic_dense) / analytic_dense,
-                                              abs(traced_pruned - analytic_pruned) / analytic_pruned)
+    # the task's model (conv stem counted): analytic and traced
+    m = cfg.model
+    torch.manual_seed(2000 + ctx.seed)
+    task_kw = dict(model_kwargs(m))
+    task_dense = VisionTransformerTeacher(**task_kw).eval()
+    task_pruned = VisionTransformerDiffPruning(**task_kw, pruning_loc=m.pruning_loc,
+                                               token_ratio=make_token_ratio(cfg.rho, len(m.pruning_loc))).eval()
+    task_a = (count_flops(task_dense, None), count_flops(task_pruned, cfg.rho))
+    task_t = (count_flops_traced(task_dense), count_flops_traced(task_pruned))
+    out["flops_task_dense_m"], out["flops_task_pruned_m"] = task_a[0] / 1e6, task_a[1] / 1e6
+    pairs = [(traced_dense, analytic_dense), (traced_pruned, analytic_pruned), *zip(task_t, task_a)]
+    out["flops_traced_rel_diff"] = max_or_nan(*(abs(t - a) / a for t, a in pairs))
     out["flops_ratio_bench"] = analytic_dense / analytic_pruned
 
     b = cfg.bench
@@ -61,15 +70,6 @@ def measure_cost(cfg: Config, ctx: RunContext) -> dict[str, float]:
             f"{out['throughput_dense_ips']:.2f} img/s, rho {cfg.rho} {out['throughput_rho07_ips']:.2f} img/s, "
             f"ratio {out['throughput_ratio_cpu']:.3f} (FLOP ratio {out['flops_ratio_bench']:.3f})")
     return out
-
-
-@torch.no_grad()
-def evaluate_teacher(teacher: nn.Module, test: DigitBatch, batch: int) -> float:
-    correct = 0
-    for i in range(0, len(test.labels), batch):
-        logits = teacher(test.images[i:i + batch])[0]
-        correct += int((logits.argmax(-1) == test.labels[i:i + batch]).sum())
-    return 100.0 * correct / len(test.labels)
 
 
 @torch.no_grad()

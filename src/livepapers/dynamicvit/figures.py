@@ -92,3 +92,52 @@ def accuracy_vs_rho(ctx: RunContext, rows: list[dict], acc_teacher: float, rho: 
     ax.legend(fontsize=8)
     ctx.savefig(fig, "accuracy_vs_rho", caption=f"Cluttered-{task} test accuracy vs the keep ratio used at "
                 f"inference, for models fine-tuned at rho = {rho:.2f} (dense teacher dashed).")
+
+
+def teacher_curve(ctx: RunContext, curve: list[dict], task: str) -> None:
+    """The dense teacher's learning curve: training loss per step (smoothed) and test accuracy."""
+    plt = pyplot()
+    steps = np.array([r["step"] for r in curve])
+    loss = np.array([r["loss"] for r in curve])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a1.plot(steps, loss, color="tab:blue", alpha=0.3, lw=0.8, label="per step")
+    w = min(25, len(loss))
+    if w > 1:
+        smooth = np.convolve(loss, np.ones(w) / w, mode="valid")
+        a1.plot(steps[w - 1:], smooth, color="tab:blue", label=f"mean of {w} steps")
+    a1.set_xlabel("teacher step")
+    a1.set_ylabel("training loss (label-smoothed CE)")
+    a1.legend(fontsize=8)
+    pts = [(r["step"], r["acc"]) for r in curve if np.isfinite(r["acc"])]
+    if pts:
+        a2.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="tab:green")
+    a2.axhline(70.0, color="tab:red", ls=":", lw=1, label="precondition of C3-C5: 70%")
+    a2.axhline(10.0, color="gray", ls="--", lw=1, label="chance (10 classes)")
+    a2.set_xlabel("teacher step")
+    a2.set_ylabel("test accuracy (%)")
+    a2.set_ylim(0, 100)
+    a2.legend(fontsize=8)
+    ctx.savefig(fig, "teacher_curve", caption=f"Learning curve of the dense teacher on cluttered {task} (trained "
+                "once per reproduce, shared by the seeds): training loss and test accuracy.")
+
+
+def keep_fraction_curve(ctx: RunContext, curve: list[tuple[float, ...]], targets: tuple[float, ...],
+                        last: int) -> None:
+    """DynamicViT's kept fraction after each stage over the fine-tuning steps, with the targets rho^s."""
+    plt = pyplot()
+    arr = np.array(curve, dtype=float).reshape(len(curve), -1)
+    steps = np.arange(1, len(arr) + 1)
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for s in range(arr.shape[1]):
+        color = f"C{s}"
+        ax.plot(steps, arr[:, s], color=color, lw=0.8, alpha=0.8, label=f"stage {s + 1}")
+        ax.axhline(targets[s], color=color, ls="--", lw=1)
+        ax.axhspan(targets[s] - 0.03, targets[s] + 0.03, color=color, alpha=0.08)
+    if len(arr) > last:
+        ax.axvline(len(arr) - last + 0.5, color="gray", ls=":", lw=1, label=f"last {last} steps (precondition)")
+    ax.set_xlabel("fine-tuning step")
+    ax.set_ylabel("kept fraction of the N tokens (training)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ctx.savefig(fig, "keep_fraction_curve", caption="DynamicViT's training keep fraction after each stage "
+                "(mean over the batch) against the targets rho^s (dashed; band ±0.03 = the precondition of C3-C5).")

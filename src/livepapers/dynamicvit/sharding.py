@@ -2,7 +2,8 @@
 
 Every rank draws the same global batch and computes on its rows (``livepapers.core.dist.shard``); these two
 make the sharded computation equal the single-process one: :class:`ShardedDistillLoss` weights the
-token-distillation term, :class:`GumbelRows` aligns the Gumbel noise drawn inside the model to the rank's rows.
+token-distillation term, :class:`GumbelRows` aligns the Gumbel noise drawn inside the model to the rank's rows,
+:func:`global_batchnorm` makes the conv stem's BatchNorm use the statistics of the global batch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from livepapers.core import dist
 
 from .modules import DistillDiffPruningLoss, VisionTransformerDiffPruning
 
-__all__ = ["GumbelRows", "ShardedDistillLoss"]
+__all__ = ["GlobalBatchNorm2d", "GumbelRows", "ShardedDistillLoss", "global_batchnorm"]
 
 
 class ShardedDistillLoss(DistillDiffPruningLoss):
@@ -37,6 +38,50 @@ class ShardedDistillLoss(DistillDiffPruningLoss):
         if float(total) == 0.0:
             return local
         return local * (dist.world_size() * kept / total).to(local.dtype)
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    r"""``BatchNorm2d`` whose training statistics are those of the GLOBAL batch under ``torchrun`` (CPU / gloo).
+
+    ``torch.nn.SyncBatchNorm`` needs a GPU. Here the per-channel sums $\sum x$, $\sum x^2$ and the count are
+    summed over ranks with the autograd-aware all-reduce (its backward sums the gradients over ranks), so with
+    equal shards the normalised outputs, the gradients (after :func:`livepapers.core.dist.all_reduce_grads`)
+    and the running statistics equal the single-process ones. Alone, or in eval mode: plain ``BatchNorm2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_distributed()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = (0, 2, 3)
+        count = x.new_full((1,), x.numel() / x.shape[1])
+        sums = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        c = x.shape[1]
+        n = sums[-1]
+        mean = sums[:c] / n
+        var = (sums[c:2 * c] / n - mean * mean).clamp(min=0.0)  # biased, as BatchNorm normalises
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))  # unbiased, as BatchNorm
+        shape = (1, c, 1, 1)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def global_batchnorm(model: nn.Module) -> nn.Module:
+    """Under ``torchrun``: turn every ``BatchNorm2d`` of ``model`` into :class:`GlobalBatchNorm2d` (in place, same
+    parameters and buffers); alone: nothing changes. Returns ``model``."""
+    if dist.is_distributed():
+        for m in model.modules():
+            if type(m) is nn.BatchNorm2d:
+                m.__class__ = GlobalBatchNorm2d
+    return model
 
 
 @functools.cache
