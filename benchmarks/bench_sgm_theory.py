@@ -3,8 +3,8 @@
 Each sampler runs ``--steps`` reverse steps on ``--n`` samples of the G4-style 4-component isotropic mixture (analytic
 score, cost O(N·n·K·d)); the samples/s is n divided by the minimum CPU time (time.process_time) over ``--repeats``
 calls on one thread. Exact propagation: one 600-step DDPM-EI propagation on the spec's 1001-point grid on
-[−10, 10] (banded kernel, ±8 kernel widths) and the same with a dense kernel for comparison. Absolute numbers depend on the machine and are
-reported, never asserted. Writes ``benchmarks/results/sgm_theory.json``.
+[−10, 10] (banded kernel, ±8 kernel widths) and the same with a dense kernel for comparison. Absolute numbers
+depend on the machine and are reported, never asserted. Writes ``benchmarks/results/sgm_theory.json``.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sgm_theory.py [--n 10000] [--steps 100] [--repeats 3]
 """
