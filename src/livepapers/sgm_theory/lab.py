@@ -345,7 +345,9 @@ def e8(cfg, grid: np.ndarray, tv0: float, gen: torch.Generator, ctx=None) -> tup
                          "mass_off_grid": off})
     eps = np.array([r["eps_score"] for r in rows])
     tv = np.array([r["tv"] for r in rows])
-    rho = float(stats.spearmanr(eps, tv)[0]) if len(rows) > 2 else float(np.sign(
+    # Spearman's rho of n ranks is a multiple of 6/(n(n^2-1)) (0.8 for one adjacent swap of 4): rounded to 12
+    # digits so that scipy's 0.7999999999999999 is read as the 0.8 it is
+    rho = round(float(stats.spearmanr(eps, tv)[0]), 12) if len(rows) > 2 else float(np.sign(
         (eps[-1] - eps[0]) * (tv[-1] - tv[0])))
     sqT = math.sqrt(cfg.T)
     m = {"e8.spearman": rho, "e8.bound_margin_min": float((tv0 + 1.5 * eps * sqT - tv).min()),
