@@ -133,7 +133,10 @@ def mode_weights(samples: torch.Tensor, means: torch.Tensor) -> np.ndarray:
 def theorem2_rhs(kl0: float, L: float, d: int, m2: float, h: float, T: float, eps_score: float,
                  constants: Sequence[float] = (1.0, 1.0, 1.0)) -> float:
     """Theorem 2's bound with explicit constants c:
-    ``c1 sqrt(KL(q||gamma^d)) e^{-T} + c2 (L sqrt(d h) + L m_2 h) sqrt(T) + c3 eps_score sqrt(T)``."""
+    ``c1 sqrt(KL(q||gamma^d)) e^{-T} + c2 (L sqrt(d h) + L m_2 h) sqrt(T) + c3 eps_score sqrt(T)``.
+
+    ``m2`` is the paper's m_2 = sqrt(E ||X||^2), i.e. ``math.sqrt(target.second_moment())`` (``second_moment``
+    returns m_2^2)."""
     c1, c2, c3 = constants
     return (c1 * math.sqrt(kl0) * math.exp(-T) + c2 * (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T)
             + c3 * eps_score * math.sqrt(T))
