@@ -136,7 +136,7 @@ def _stage1_keep_probability(model: VisionTransformerDiffPruning, images: torch.
 @pytest.mark.timeout(120)
 def test_predictor_lr_moves_stage1_keep_probability_to_rho():
     """Regression test for the first default run: at the profile's predictor lr, a few hundred predictor steps on a
-    frozen backbone take stage 1's mean keep probability from ~0.5 to within 0.05 of rho; at the first run's 1e-3
+    frozen backbone take stage 1's mean keep probability from ~0.5 to within 0.05 of rho; at a 100x smaller lr
     the same steps leave it far away (the control that shows this test can fail)."""
     default = E.PROFILES["default"].config
     smoke = E.PROFILES["smoke"].config
@@ -154,7 +154,9 @@ def test_predictor_lr_moves_stage1_keep_probability_to_rho():
                and "num_batches" not in k)  # frozen backbone (BatchNorm statistics aside)
     end = _stage1_keep_probability(res.model.eval(), images)
     assert abs(end - cfg.rho) <= 0.05, (start, end)
-    slow = T.finetune(dataclasses.replace(cfg, predictor_lr=1e-3, min_lr=1e-5), "dynamic", teacher, steps, 0,
+    # control: an lr too small to move the predictors in the budget (the first run's failure mode; on this small
+    # model the first run's 1e-3 already gets there, measured 0.698, so the control uses 1e-4)
+    slow = T.finetune(dataclasses.replace(cfg, predictor_lr=1e-4, min_lr=1e-6), "dynamic", teacher, steps, 0,
                       train_set, None)
     assert abs(_stage1_keep_probability(slow.model.eval(), images) - cfg.rho) > 0.05
 
