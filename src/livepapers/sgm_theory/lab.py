@@ -73,8 +73,8 @@ def e3(cfg, grid: np.ndarray) -> tuple[dict, dict]:
     ref = kl_at(cfg.e3_T_ref)
     kls = [kl_at(T) for T in cfg.e3_Ts]
     excess = np.array(kls) - ref
-    slope = float(np.polyfit(np.array(cfg.e3_Ts), np.log(np.abs(excess)), 1)[0]) if np.all(excess != 0) \
-        else float("nan")
+    # the excess KL over the long-horizon reference must be positive to have a log; otherwise no slope (NaN)
+    slope = float(np.polyfit(np.array(cfg.e3_Ts), np.log(excess), 1)[0]) if np.all(excess > 0) else float("nan")
     q = data.g2_bimodal()
     dens = q.density_1d(grid)
     tvs, masses = [], []
