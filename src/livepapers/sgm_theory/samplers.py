@@ -44,55 +44,54 @@ def _init(n: int, d: int, generator: torch.Generator, init) -> torch.Tensor:
     return torch.randn(n, d, generator=generator, dtype=torch.float64)
 
 
-def ddpm_ei(score_fn: ScoreFn, n: int, d: int, T: float, h: float, generator: torch.Generator, *,
-            init="gaussian", grid=None, return_path: bool = False):
-    """DDPM with the exponential integrator; returns samples (n, d) (and the path (N+1, n, d))."""
+def _reverse_chain(step: Callable[[torch.Tensor, float, float, float], torch.Tensor], n: int, d: int, T: float,
+                   h: float, generator: torch.Generator, init, grid, return_path: bool):
+    """Run ``y <- step(y, t_k, t_{k+1}, h_k)`` down the time grid from ``Y_0 ~ init``; returns the samples (n, d)
+    (and the path (N+1, n, d) when ``return_path``)."""
     ts = time_grid(T, h, grid)
     y = _init(n, d, generator, init)
     path = [y] if return_path else None
     for k in range(len(ts) - 1):
-        hk = float(ts[k] - ts[k + 1])
-        xi = torch.randn(y.shape, generator=generator, dtype=torch.float64)
-        # Y_{k+1} = e^h Y_k + 2(e^h - 1) s_{T-kh}(Y_k) + sqrt(e^{2h} - 1) xi
-        y = math.exp(hk) * y + 2 * math.expm1(hk) * score_fn(y, float(ts[k])) + math.sqrt(math.expm1(2 * hk)) * xi
+        y = step(y, float(ts[k]), float(ts[k + 1]), float(ts[k] - ts[k + 1]))
         if return_path:
             path.append(y)
     return (y, torch.stack(path)) if return_path else y
+
+
+def ddpm_ei(score_fn: ScoreFn, n: int, d: int, T: float, h: float, generator: torch.Generator, *,
+            init="gaussian", grid=None, return_path: bool = False):
+    """DDPM with the exponential integrator; returns samples (n, d) (and the path (N+1, n, d))."""
+
+    def step(y, t, t_next, hk):
+        xi = torch.randn(y.shape, generator=generator, dtype=torch.float64)
+        # Y_{k+1} = e^h Y_k + 2(e^h - 1) s_{T-kh}(Y_k) + sqrt(e^{2h} - 1) xi
+        return math.exp(hk) * y + 2 * math.expm1(hk) * score_fn(y, t) + math.sqrt(math.expm1(2 * hk)) * xi
+
+    return _reverse_chain(step, n, d, T, h, generator, init, grid, return_path)
 
 
 def ddpm_em(score_fn: ScoreFn, n: int, d: int, T: float, h: float, generator: torch.Generator, *,
             init="gaussian", grid=None, return_path: bool = False):
     """Euler–Maruyama for the reverse SDE: ``Y + h (Y + 2 s) + sqrt(2h) xi``."""
-    ts = time_grid(T, h, grid)
-    y = _init(n, d, generator, init)
-    path = [y] if return_path else None
-    for k in range(len(ts) - 1):
-        hk = float(ts[k] - ts[k + 1])
+
+    def step(y, t, t_next, hk):
         xi = torch.randn(y.shape, generator=generator, dtype=torch.float64)
-        y = y + hk * (y + 2 * score_fn(y, float(ts[k]))) + math.sqrt(2 * hk) * xi
-        if return_path:
-            path.append(y)
-    return (y, torch.stack(path)) if return_path else y
+        return y + hk * (y + 2 * score_fn(y, t)) + math.sqrt(2 * hk) * xi
+
+    return _reverse_chain(step, n, d, T, h, generator, init, grid, return_path)
 
 
 def prob_flow_heun(score_fn: ScoreFn, n: int, d: int, T: float, h: float, generator: torch.Generator, *,
                    init="gaussian", grid=None, return_path: bool = False):
     """Heun's method for the probability-flow ODE ``dY/dtau = Y + s_{T - tau}(Y)``; the last step (which would
     need the score at t = 0) is an Euler step."""
-    ts = time_grid(T, h, grid)
-    y = _init(n, d, generator, init)
-    path = [y] if return_path else None
-    for k in range(len(ts) - 1):
-        hk = float(ts[k] - ts[k + 1])
-        f0 = y + score_fn(y, float(ts[k]))
+
+    def step(y, t, t_next, hk):
+        f0 = y + score_fn(y, t)
         y_pred = y + hk * f0
-        if ts[k + 1] > 0:
-            y = y + 0.5 * hk * (f0 + y_pred + score_fn(y_pred, float(ts[k + 1])))
-        else:
-            y = y_pred
-        if return_path:
-            path.append(y)
-    return (y, torch.stack(path)) if return_path else y
+        return y + 0.5 * hk * (f0 + y_pred + score_fn(y_pred, t_next)) if t_next > 0 else y_pred
+
+    return _reverse_chain(step, n, d, T, h, generator, init, grid, return_path)
 
 
 def cld_ei(velocity_score_fn, n: int, d: int, T: float, h: float, generator: torch.Generator, *,
