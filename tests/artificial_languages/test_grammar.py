@@ -24,7 +24,7 @@ from livepapers.artificial_languages import (
     spectral_radius,
 )
 from livepapers.artificial_languages.analysis import mixed_design
-from livepapers.artificial_languages.grammar import comp_free_key
+from livepapers.artificial_languages.grammar import VERB_PRETERMINALS, comp_free_key
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +157,31 @@ def test_expected_length_and_spectral_radius():
     trees = g.sample(20_000, torch.Generator().manual_seed(0))
     mean = np.mean([len(t.words()) for t in trees])
     assert abs(mean - 10.77) < 0.3
-    # negative control: coordination weights kept raw (weight 1 per adjective, 0.2 per verb coordination) change it
-    raw = BaseGrammar.from_rules([r._replace(weight=1.0) if r.lhs == "Adj" and r.rhs == ("Adj", "CC", "Adj")
-                                  else r._replace(weight=1.0 / 10) if r.lhs == "Adj" else r for r in g.rules])
-    assert abs(expected_length(raw) - 10.77) > 0.05
+    # the two coordination probabilities are the official ones
+    p = {(r.lhs, r.rhs): r.weight / sum(q.weight for q in g.rules if q.lhs == r.lhs) for r in g.rules}
+    assert p[("Adj", ("Adj", "CC", "Adj"))] == pytest.approx(1 / 43)
+    for v in VERB_PRETERMINALS:
+        assert p[(v, (v, "CC", v))] == pytest.approx(0.2 / 113.2)
+
+
+def test_raw_coordination_weights_change_the_grammar():
+    """Negative control for lexicon scaling (spec §1, "Notes"): keeping the raw weights (1 per Adj rule including
+    Adj -> Adj CC Adj, 0.2 for each verb coordination, 1 per verb word) on the 0.25-scaled lexicon raises
+    P(Adj coordination) from 1/43 to 1/11 and changes the expected length to 10.91 words. The sampling check
+    (|mean − 10.77| < 0.3) cannot see this, so the analytic value is the guard."""
+    g = BaseGrammar(lexicon_scale=0.25)
+
+    def raw(r):
+        if r.lhs == "Adj":
+            return r._replace(weight=1.0)
+        if r.lhs in VERB_PRETERMINALS:
+            return r._replace(weight=0.2 if r.rhs == (r.lhs, "CC", r.lhs) else 1.0)
+        return r
+
+    rg = BaseGrammar.from_rules([raw(r) for r in g.rules])
+    assert spectral_radius(rg) < 1  # still a proper, sub-critical grammar (not a blow-up)
+    assert abs(expected_length(rg) - 10.77) > 0.1
+    assert expected_length(rg) == pytest.approx(10.912, abs=0.01)
 
 
 def test_lexicon(grammar):

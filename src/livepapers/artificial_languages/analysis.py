@@ -16,6 +16,7 @@ r"""Statistics of the comparison: paired permutation tests, the switch mixed mod
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -143,6 +144,94 @@ def fit_mixed_effects(scores: Mapping[str, np.ndarray], interactions: bool = Fal
     return model.fit(reml=True)
 
 
+def switch_effects_balanced(scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    r"""Main-effect coefficients :math:`\hat\beta_K = \frac1G \sum_g c_{gK}\,\bar y_g` of the six switches
+    (``(6,)``), from per-language mean scores :math:`\bar y_g` (``scores``: language -> ``(n,)`` aligned).
+
+    On a balanced design whose coded switch columns are orthogonal to each other and to the intercept (the full
+    64 or the resolution-IV 16), the random-intercept model's GLS/REML fixed effects equal these OLS estimates
+    whatever the variance components, so refitting per model seed costs one matrix product.
+
+    Raises:
+        ValueError: when the coded switch columns of the given languages are not orthogonal and balanced.
+    """
+    names = [switch_name(g) for g in scores]
+    C = coded_design(names)  # (G, 6), ±1
+    G = C.shape[0]
+    if not (np.allclose(C.T @ C, G * np.eye(C.shape[1])) and np.allclose(C.sum(0), 0)):
+        raise ValueError("switch_effects_balanced needs a balanced orthogonal design (e.g. fractional_factorial() "
+                         "or all_grammars()); use fit_mixed_effects")
+    ybar = np.array([np.mean(np.asarray(scores[k], float)) for k in scores])
+    return C.T @ ybar / G
+
+
+def spread_noise(L: np.ndarray) -> tuple[float, float]:
+    """``(spread, noise)`` of ``L`` ``(G, R)`` (log perplexity of G languages × R replicates): spread = SD over
+    languages of the replicate mean (ddof 1), noise = pooled within-language SD (``sqrt(mean_g var_r)``, ddof 1;
+    NaN for one replicate)."""
+    L = np.asarray(L, float)
+    spread = float(np.std(L.mean(1), ddof=1))
+    noise = float(np.sqrt(np.mean(np.var(L, axis=1, ddof=1)))) if L.shape[1] > 1 else float("nan")
+    return spread, noise
+
+
+def corrected_spread(spread: float, noise: float, n_reps: int) -> float:
+    r"""Spread with the seed noise of the replicate means removed: :math:`\sqrt{\max(s^2 - \sigma^2/R, 0)}`.
+
+    The SD over languages of an R-replicate mean estimates :math:`\sqrt{s_{true}^2 + \sigma^2/R}`; this is the
+    method-of-moments estimate of the between-language part alone (NaN when the noise is unknown)."""
+    if not math.isfinite(noise):
+        return float("nan")
+    return float(math.sqrt(max(spread ** 2 - noise ** 2 / n_reps, 0.0)))
+
+
+def seed_bootstrap_spread_diff(L_a: np.ndarray, L_b: np.ndarray, max_exact: int = 10_000, n_boot: int = 10_000,
+                               generator: torch.Generator | None = None, level: float = 0.95) -> dict[str, float]:
+    r"""Seed bootstrap of ``spread(L_a) − spread(L_b)`` (spread as in :func:`spread_noise`).
+
+    Each architecture's replicate columns (``(G, R)``) are resampled with replacement, independently; with
+    :math:`R^R \le` ``max_exact`` every ordered resample is enumerated and all :math:`R^R \times R_b^{R_b}`
+    combinations are used (exact; 27 × 27 for three seeds), otherwise ``n_boot`` random resamples per
+    architecture, paired in order.
+
+    Returns:
+        ``{"diff", "lo", "hi", "p_pos", "n"}``: the observed difference, the percentile interval at ``level``,
+        the bootstrap fraction of differences > 0 and the number of bootstrap differences.
+    """
+    L_a, L_b = np.asarray(L_a, float), np.asarray(L_b, float)
+
+    def resamples(R: int, g: torch.Generator) -> np.ndarray:
+        if R ** R <= max_exact:
+            return np.array(list(itertools.product(range(R), repeat=R)), dtype=np.int64)
+        return torch.randint(0, R, (n_boot, R), generator=g).numpy()
+
+    def spreads(L: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return np.std(L[:, idx].mean(2), axis=0, ddof=1)  # L[:, idx]: (G, B, R) -> (B,)
+
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    ia, ib = resamples(L_a.shape[1], g), resamples(L_b.shape[1], g)
+    sa, sb = spreads(L_a, ia), spreads(L_b, ib)
+    exact = L_a.shape[1] ** L_a.shape[1] <= max_exact and L_b.shape[1] ** L_b.shape[1] <= max_exact
+    d = (sa[:, None] - sb[None, :]).ravel() if exact else sa[: min(len(sa), len(sb))] - sb[: min(len(sa), len(sb))]
+    q = (1 - level) / 2
+    return {"diff": float(np.std(L_a.mean(1), ddof=1) - np.std(L_b.mean(1), ddof=1)),
+            "lo": float(np.quantile(d, q)), "hi": float(np.quantile(d, 1 - q)), "p_pos": float(np.mean(d > 0)),
+            "n": float(d.size)}
+
+
+def seed_aware_pairs(L: np.ndarray, z: float = 1.96) -> int:
+    r"""Language pairs whose replicate-mean log perplexities differ by more than seed noise allows:
+    :math:`|\bar L_g - \bar L_h| > z\,\sigma\sqrt{2/R}` with σ the pooled seed noise of ``L`` ``(G, R)``
+    (a per-pair z-test on the seed means; the sentence-level permutation test ignores seed variance)."""
+    L = np.asarray(L, float)
+    _, noise = spread_noise(L)
+    if not math.isfinite(noise):
+        return 0
+    m = L.mean(1)
+    diff = np.abs(m[:, None] - m[None, :])[np.triu_indices(len(m), 1)]
+    return int(np.sum(diff > z * noise * math.sqrt(2 / L.shape[1])))
+
+
 def anova_oneway(values_by_group: Mapping[str, np.ndarray]) -> tuple[float, float]:
     """One-way ANOVA ``(F, p)`` of values (e.g. per-seed log perplexities) over groups (languages)."""
     groups = [np.asarray(v, float) for v in values_by_group.values()]
@@ -239,6 +328,7 @@ def typology_correlation(ease_by_grammar: Mapping[str, float], n_permutations: i
     return rho, p
 
 
-__all__ = ["WALS_FEATURES", "all_pairs_permutation", "anova_oneway", "fit_mixed_effects", "holm",
-           "lang2vec_features_path", "mixed_design", "paired_permutation_test", "typology_correlation",
+__all__ = ["WALS_FEATURES", "all_pairs_permutation", "anova_oneway", "corrected_spread", "fit_mixed_effects",
+           "holm", "lang2vec_features_path", "mixed_design", "paired_permutation_test", "seed_aware_pairs",
+           "seed_bootstrap_spread_diff", "spread_noise", "switch_effects_balanced", "typology_correlation",
            "wals_bits", "wals_configurations"]

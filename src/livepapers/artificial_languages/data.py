@@ -115,21 +115,6 @@ def encode_corpus(trees: Sequence[Tree], grammars: Sequence[str], vocab: Vocabul
     return toks, lengths
 
 
-def sentence_stream(tokens: np.ndarray, lengths: np.ndarray, lines: range, eos: int = 0
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The stream of sentences ``lines`` joined by ``eos`` (each sentence followed by it), and the sentence index
-    (0-based within ``lines``) of every stream position. ``tokens``: one language's concatenated ids."""
-    offs = np.concatenate([[0], np.cumsum(lengths)])
-    parts, owner = [], []
-    for k, i in enumerate(lines):
-        parts.append(tokens[offs[i]:offs[i + 1]])
-        parts.append(np.array([eos], dtype=tokens.dtype))
-        owner.append(np.full(int(lengths[i]) + 1, k, dtype=np.int64))
-    if not parts:
-        raise ValueError("empty range of lines")
-    return np.concatenate(parts).astype(np.int64), np.concatenate(owner)
-
-
 def unigram_perplexity(stream: np.ndarray) -> float:
     """``exp(H)`` of the empirical unigram distribution of a token stream (the same for every language)."""
     counts = np.bincount(np.asarray(stream))
@@ -144,4 +129,4 @@ def corpus_stats(trees: Sequence[Tree]) -> Mapping[str, float]:
 
 
 __all__ = ["END", "EOS", "Vocabulary", "corpus_stats", "encode_corpus", "grammar_from_file", "grammar_to_file",
-           "make_parallel_corpus", "make_splits", "sentence_stream", "unigram_perplexity"]
+           "make_parallel_corpus", "make_splits", "unigram_perplexity"]

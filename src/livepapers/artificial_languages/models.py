@@ -37,9 +37,9 @@ def sinusoidal_positions(max_len: int, dim: int) -> torch.Tensor:
 class _Block(nn.Module):
     """Pre-LN decoder block: ``x + Attn(LN(x))`` then ``x + FFN(LN(x))`` (GELU), causal self-attention."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, attn_dropout: float) -> None:
         super().__init__()
-        self.h, self.dropout = n_heads, dropout
+        self.h, self.attn_dropout = n_heads, attn_dropout
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.qkv, self.out = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
@@ -49,7 +49,7 @@ class _Block(nn.Module):
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)  # attention dropout
+                                           dropout_p=self.attn_dropout if self.training else 0.0)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.ff(self.ln2(x)))
 
@@ -61,13 +61,16 @@ class TransformerLM(nn.Module):
     Args:
         vocab_size: ``V``.
         d_model: width ``d``; n_layers: blocks; n_heads: attention heads; d_ff: FFN width.
-        dropout: on residual branches, the FFN hidden layer and the attention weights.
+        dropout: on the embeddings, residual branches and the FFN hidden layer (fairseq ``--dropout``).
         max_len: longest block.
         positional: ``"sinusoidal"`` or ``"learned"`` (itself an inductive bias; the paper's is sinusoidal).
+        attn_dropout: on the attention weights (fairseq ``--attention-dropout``, 0.1 in ``transformer_lm_small``
+            and not overridden by the official ``--dropout 0.3``); ``None``: the same as ``dropout``.
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 2, d_ff: int = 256,
-                 dropout: float = 0.1, max_len: int = 512, positional: str = "sinusoidal") -> None:
+                 dropout: float = 0.1, max_len: int = 512, positional: str = "sinusoidal",
+                 attn_dropout: float | None = 0.1) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
@@ -82,7 +85,8 @@ class TransformerLM(nn.Module):
         else:
             self.pos_embed = nn.Embedding(max_len, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        a_drop = dropout if attn_dropout is None else attn_dropout
+        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_ff, dropout, a_drop) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,10 +129,14 @@ class LSTMLM(nn.Module):
         return self.proj(self.drop_out(h)) @ self.embed.weight.T
 
 
-def inverse_sqrt_lr(step: int, *, lr: float, warmup: int) -> float:
-    """Linear warm-up to ``lr`` over the first ``warmup`` steps, then ``lr · sqrt(warmup / step)`` (1-based step)."""
+def inverse_sqrt_lr(step: int, *, lr: float, warmup: int, init_lr: float = 0.0) -> float:
+    """Linear warm-up from ``init_lr`` to ``lr`` over the first ``warmup`` steps, then ``lr · sqrt(warmup / step)``
+    (1-based step). fairseq's ``inverse_sqrt`` starts at ``--warmup-init-lr`` (1e-7 in the official command);
+    ``init_lr = 0`` gives ``lr · step / warmup``."""
     if step <= warmup:
-        return lr * step / max(warmup, 1)
+        if init_lr == 0.0:
+            return lr * step / max(warmup, 1)
+        return init_lr + (lr - init_lr) * step / max(warmup, 1)
     return lr * math.sqrt(warmup / step)
 
 
@@ -153,12 +161,13 @@ def _blocks(stream: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tenso
 def train_lm(model: nn.Module, stream: np.ndarray | torch.Tensor, steps: int, block: int = 64, batch: int = 16,
              lr: float = 2e-3, warmup: int = 15, generator: torch.Generator | None = None,
              weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.98),
-             on_step: Callable[[int, float], None] | None = None) -> list[float]:
+             on_step: Callable[[int, float], None] | None = None, warmup_init_lr: float = 0.0) -> list[float]:
     """Train on a continuous stream for exactly ``steps`` AdamW updates; returns the training loss per step.
 
     The stream (from :func:`make_stream`) is cut into non-overlapping ``block``-token blocks; each pass visits
     the blocks in an order drawn from ``generator`` (so the same generator gives the same order for every
-    language of a parallel corpus); a step takes the next ``batch`` blocks. Schedule: :func:`inverse_sqrt_lr`.
+    language of a parallel corpus); a step takes the next ``batch`` blocks. Schedule: :func:`inverse_sqrt_lr`
+    (from ``warmup_init_lr``). No early stopping: exactly ``steps`` updates, the last weights are returned.
     """
     if steps < 0 or block < 1 or batch < 1:
         raise ValueError(f"need steps >= 0, block >= 1, batch >= 1; got {steps}, {block}, {batch}")
@@ -177,7 +186,7 @@ def train_lm(model: nn.Module, stream: np.ndarray | torch.Tensor, steps: int, bl
             order = torch.cat([order, torch.randperm(nb, generator=g)])
         idx, order = order[:batch], order[batch:]
         for grp in opt.param_groups:
-            grp["lr"] = inverse_sqrt_lr(step, lr=lr, warmup=warmup)
+            grp["lr"] = inverse_sqrt_lr(step, lr=lr, warmup=warmup, init_lr=warmup_init_lr)
         logits = model(x_all[idx])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y_all[idx].reshape(-1))
         opt.zero_grad(set_to_none=True)
