@@ -338,7 +338,8 @@ def c3_timing(*, queries: int, t1: float, size: tuple[int, ...], dt: float, tol:
 
 
 def c4a_latent(seed: int, data: dict, *, n_train: int, n_test: int, n_times: int, steps: int, batch: int, lr: float,
-               eval_times: tuple[int, ...], samples: int, progress: Any = None) -> dict[str, Any]:
+               eval_times: tuple[int, ...], samples: int, t_scale: float = 1.0, progress: Any = None
+               ) -> dict[str, Any]:
     """Train a latent SDE on the first ``n_times`` observation times; compare prior samples with held-out data."""
     from scipy import stats
 
@@ -347,7 +348,8 @@ def c4a_latent(seed: int, data: dict, *, n_train: int, n_test: int, n_times: int
     train, test = ys[:n_train], ys[n_train: n_train + n_test]
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    res = train_latent_sde(ts, train, steps=steps, batch_size=batch, lr=lr, generator=g, progress=progress)
+    res = train_latent_sde(ts, train, steps=steps, batch_size=batch, lr=lr, generator=g, progress=progress,
+                           t_scale=t_scale)
     model = res["model"]
     gen = model.sample(ts, samples, generator=g)[..., 0]  # (samples, n)
     rows = []

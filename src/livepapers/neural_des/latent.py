@@ -51,14 +51,19 @@ class LatentSDE(nn.Module):
     Args:
         data_size: ``v``. latent_size: ``d`` (4). context_size: ``c`` (16). hidden_size: MLP widths (32).
         encoder_size: GRU width (32). dt: reversible Heun step (1.0). likelihood_scale: Laplace scale (0.05).
+        t_scale: the drifts see ``t / t_scale`` (an input normalisation for long time spans).
     """
 
     sde_type = "stratonovich"
     noise_type = "diagonal"
 
     def __init__(self, data_size: int = 1, latent_size: int = 4, context_size: int = 16, hidden_size: int = 32,
-                 encoder_size: int = 32, dt: float = 1.0, likelihood_scale: float = 0.05) -> None:
+                 encoder_size: int = 32, dt: float = 1.0, likelihood_scale: float = 0.05, t_scale: float = 1.0
+                 ) -> None:
         super().__init__()
+        if not t_scale > 0:
+            raise ValueError(f"t_scale must be > 0, got {t_scale}")
+        self.t_scale = float(t_scale)
         self.d, self.dt, self.scale = latent_size, dt, likelihood_scale
         self.encoder = nn.GRU(2 * data_size, encoder_size, batch_first=True)
         self.enc_out = nn.Linear(encoder_size, context_size)
@@ -80,14 +85,14 @@ class LatentSDE(nn.Module):
         return self._ctx[:, i]
 
     def h(self, t: Tensor, z: Tensor) -> Tensor:
-        return self.h_net(torch.cat([z, t.expand(z.shape[0], 1).to(z.dtype)], -1))
+        return self.h_net(torch.cat([z, t.expand(z.shape[0], 1).to(z.dtype) / self.t_scale], -1))
 
     def f_and_g(self, t: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if self._prior:
             return self.h(t, y), self.g_net(y)
         z = y[:, : self.d]
         ctx = self._context(t, z.shape[0])
-        f = self.f_net(torch.cat([z, ctx, t.expand(z.shape[0], 1).to(z.dtype)], -1))
+        f = self.f_net(torch.cat([z, ctx, t.expand(z.shape[0], 1).to(z.dtype) / self.t_scale], -1))
         g = self.g_net(z)
         u = (f - self.h(t, z)) / g
         drift = torch.cat([f, 0.5 * u.pow(2).sum(-1, keepdim=True)], -1)
@@ -172,8 +177,8 @@ def train_latent_sde(ts: Tensor, data: Tensor, *, steps: int = 800, batch_size: 
         loss.backward()
         opt.step()
         sched.step()
-        curves["loss"].append(float(loss))
-        curves["log_px"].append(float(terms["log_px"]))
-        curves["kl"].append(float(kl))
-        curves["yz_gap"].append(float(terms["yz_gap"]))
+        curves["loss"].append(float(loss.detach()))
+        curves["log_px"].append(float(terms["log_px"].detach()))
+        curves["kl"].append(float(kl.detach()))
+        curves["yz_gap"].append(float(terms["yz_gap"].detach()))
     return {"model": model, **curves}
