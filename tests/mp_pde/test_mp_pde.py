@@ -17,6 +17,7 @@ from livepapers.mp_pde import (
     generate_dataset,
     official_downsample,
     rollout,
+    speed_accuracy_benchmark,
     train,
     trajectories,
     weno5_solve,
@@ -222,3 +223,15 @@ def test_accumulated_error_by_hand() -> None:
     torch.testing.assert_close(accumulated_error(pred, true), torch.tensor([50.0, 25.0], dtype=torch.float64))
     win = window_errors(pred, true, start=50, time_window=25)
     torch.testing.assert_close(win, torch.tensor([12.5, 25.0], dtype=torch.float64))
+
+
+def test_speed_accuracy_benchmark_rows() -> None:
+    fv = generate_dataset("E1", 0, 0, 2, torch.Generator().manual_seed(0), nx=(40,), weno_nx=(), convention="fv")
+    data = trajectories(fv, "test", 40)
+    rows = speed_accuracy_benchmark(MPPDE(time_window=25, hidden=32, layers=1), fv, weno_nx=(40, 200), data=data,
+                                    batch=2, repeats=1)
+    assert [(r["method"], r["nx"]) for r in rows] == [("WENO5", 40), ("WENO5", 200), ("MP-PDE", 40)]
+    assert rows[1]["acc_err"] == 0.0 < rows[0]["acc_err"] < 0.1  # at nx_ref the fv WENO5 is the reference
+    assert all(r["ms_per_traj"] > 0 for r in rows)
+    with pytest.raises(ValueError, match="data="):
+        speed_accuracy_benchmark(MPPDE(time_window=25, hidden=32, layers=1), fv)

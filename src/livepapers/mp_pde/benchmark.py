@@ -63,8 +63,10 @@ def speed_accuracy_benchmark(model: MPPDE, dataset: dict, weno_nx: tuple[int, ..
                              data: Trajectories | None = None, batch: int = 32, repeats: int = 3,
                              start: int = 50) -> list[dict]:
     """Rows ``{"method", "nx", "ms_per_traj", "acc_err"}``: WENO5 at each ``weno_nx`` (accumulated error against
-    the data set's labels at that nx, from the reference) and MP-PDE on ``data`` (default: the test labels of
-    ``dataset`` at the model's input resolution — pass them explicitly, e.g. official-convention labels)."""
+    the data set's labels at that nx, from the reference) and MP-PDE on ``data`` (required: the
+    Trajectories the model is scored on, e.g. official-convention labels of the same PDEs)."""
+    if data is None:
+        raise ValueError("speed_accuracy_benchmark needs data= (the Trajectories the model is evaluated on)")
     rows = []
     part = dataset["test"]
     for nx in weno_nx:
@@ -72,8 +74,6 @@ def speed_accuracy_benchmark(model: MPPDE, dataset: dict, weno_nx: tuple[int, ..
         lab = labels(part["u_ref"][: u.shape[0]], nx, dataset["convention"])
         rows.append({"method": "WENO5", "nx": nx, "ms_per_traj": ms,
                      "acc_err": float(accumulated_error(u, lab, start).mean())})
-    if data is None:
-        raise ValueError("speed_accuracy_benchmark needs data= (the Trajectories the model is evaluated on)")
     ms, pred = time_rollout(model, data, batch=batch, repeats=repeats, start=start)
     rows.append({"method": "MP-PDE", "nx": data.u.shape[-1], "ms_per_traj": ms,
                  "acc_err": float(accumulated_error(pred, data.u[: pred.shape[0]], start).mean())})
