@@ -74,27 +74,58 @@ def test_masked_softmax_matches_exact_masked_softmax():
     out = masked_softmax(a, policy.unsqueeze(-1))
     g_mask = (policy[:, None, None, :] + torch.eye(9)).clamp(max=1) > 0.5
     exact = a.masked_fill(~g_mask, float("-inf")).softmax(-1)  # the eps-free definition
-    torch.testing.assert_close(out, exact, atol=1e-5, rtol=0)
+    # up to the official eps term: with S = sum of the visible exp(a - max over all keys), |out - exact| <= 2 eps / S
+    visible = (a - a.amax(-1, keepdim=True)).exp().masked_fill(~g_mask, 0).sum(-1, keepdim=True)
+    assert bool(((out - exact).abs() <= 2e-6 / visible + 1e-6).all())
+    torch.testing.assert_close(out[visible.expand_as(out) > 0.1], exact[visible.expand_as(out) > 0.1], atol=1e-5,
+                               rtol=0)
     torch.testing.assert_close(out.sum(-1), torch.ones(3, 2, 9), atol=1e-5, rtol=0)
 
 
-def test_masked_softmax_equals_official_when_row_max_is_kept():
-    # when each row's largest logit sits on a visible key the stabilisers coincide: official formula exactly
+def test_masked_softmax_equals_official():
+    # the official formula exactly, including rows whose largest logit sits on a dropped key
     g = torch.Generator().manual_seed(3)
     policy = (torch.rand(3, 9, generator=g) > 0.5).float()
     policy[:, 0] = 1
-    a = torch.randn(3, 2, 9, 9, generator=g)
-    a[..., 0] = 5.0  # cls is always visible and holds the row max
+    a = 4 * torch.randn(3, 2, 9, 9, generator=g)
+    a[0, :, :, 1 if policy[0, 1] == 0 else 2] += 30.0  # some rows dominated by a key that may be dropped
     out = masked_softmax(a, policy.unsqueeze(-1))
     torch.testing.assert_close(out.double(), official_masked_softmax(a, policy), atol=1e-6, rtol=0)
+    dominated = torch.zeros(1, 1, 3, 3)
+    dominated[0, 0, 0, 1] = 60.0  # a dropped key 60 above the kept ones: the official eps guard takes over
+    out = masked_softmax(dominated, torch.tensor([[1.0, 0.0, 1.0]]))
+    torch.testing.assert_close(out.double(), official_masked_softmax(dominated, torch.tensor([[1.0, 0.0, 1.0]])),
+                               atol=1e-6, rtol=0)
 
 
-def test_masked_softmax_stable_when_dropped_key_dominates():
-    # a dropped key with a huge logit must not wash out the kept row (the official max underflows here)
-    a = torch.zeros(1, 1, 3, 3)
-    a[0, 0, 0, 1] = 60.0
-    out = masked_softmax(a, torch.tensor([[1.0, 0.0, 1.0]]))
-    torch.testing.assert_close(out[0, 0, 0], torch.tensor([0.5, 0.0, 0.5]), atol=1e-5, rtol=0)
+def _visible_max_masked_softmax(a: torch.Tensor, policy: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The pre-fix stabiliser (max over visible keys only): same forward up to eps, unbounded mask gradient."""
+    n = a.shape[-1]
+    p = policy.reshape(a.shape[0], 1, 1, n)
+    g = p + (1 - p) * torch.eye(n)
+    m = a.detach().masked_fill(g < 0.5, float("-inf")).amax(-1, keepdim=True)
+    e = (a - m).exp() * g
+    return (e + eps / n) / (e.sum(-1, keepdim=True) + eps)
+
+
+def test_masked_softmax_policy_gradient_is_bounded_as_official():
+    """The straight-through decisions reach the predictors through d(attention)/d(policy). For a dropped key
+    whose logit is far above the visible ones, the official max over all keys bounds that gradient by 1/eps;
+    a max over the visible keys only (v2's first build) made it exp(gap): 1e9-1e11 predictor gradient norms on the
+    task model, which froze Adam's predictor updates (the keep fractions stuck far from rho^s)."""
+    a = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+    a[0, 0, 0, 1] = 30.0  # query 0 would attend to dropped key 1 with a logit gap of 30
+    v = torch.tensor([[0.0], [1.0], [0.0]], dtype=torch.float64)
+
+    def policy_grad(fn) -> float:
+        policy = torch.tensor([[1.0, 0.0, 1.0]], dtype=torch.float64, requires_grad=True)
+        (fn(a, policy) @ v)[0, 0, 0, 0].backward()
+        return float(policy.grad[0, 1])
+
+    official = policy_grad(masked_softmax)
+    assert 0 < official <= 1.0 / 1e-6
+    torch.testing.assert_close(official, policy_grad(official_masked_softmax), rtol=1e-6, atol=0)
+    assert policy_grad(_visible_max_masked_softmax) > 1e4 * official  # the control: the unbounded form
 
 
 def test_masked_softmax_bad_policy_shape():

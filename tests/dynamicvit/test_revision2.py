@@ -87,7 +87,9 @@ def test_global_batchnorm_alone_changes_nothing():
 
 def test_profile_recipe():
     d = E.PROFILES["default"].config
-    assert (d.teacher_lr, d.teacher_warmup_frac, d.predictor_lr, d.min_lr) == (3e-3, 0.1, 1e-2, 1e-4)
+    assert (d.teacher_lr, d.teacher_warmup_frac, d.predictor_lr, d.min_lr) == (3e-3, 0.1, 3e-3, 3e-5)
+    assert (d.clip_grad, d.predictor_warmup_frac, d.ratio_weight, d.distill_weight) == (0.1, 0.0, 2.0, 0.5)
+    assert E.PROFILES["paper"].config.clip_grad is None  # the official DeiT-S command line does not clip
     assert d.model.stem == "conv" and E.PROFILES["paper"].config.model.stem == "patch"
     assert E.PROFILES["default"].n_seeds == 4
     for gone in ("calibrate", "calib_seeds", "workers", "budget_s"):
@@ -123,6 +125,39 @@ def test_paired_finetunes_equal_separate_ones():
         assert alone.keep_curve == paired[v].keep_curve and alone.last_loss == paired[v].last_loss
 
 
+def test_predictor_lr_schedule_with_and_without_warmup():
+    cfg = dataclasses.replace(E.PROFILES["default"].config, predictor_lr=1e-2, min_lr=1e-4, predictor_warmup_frac=0.0)
+    lrs = [T.predictor_lr(cfg, k, 100) for k in range(100)]
+    assert lrs[0] == pytest.approx(1e-2) and all(b < a for a, b in pairwise(lrs))
+    assert lrs[-1] == pytest.approx(1e-4, rel=0.05)  # step 99 of 100: just above the floor
+    warm = dataclasses.replace(cfg, predictor_warmup_frac=0.2)
+    lrs = [T.predictor_lr(warm, k, 100) for k in range(100)]
+    assert lrs[:20] == pytest.approx([1e-2 * (k + 1) / 20 for k in range(20)])  # linear warm-up over 20 steps
+    assert lrs[20] == pytest.approx(1e-2) and all(b < a for a, b in pairwise(lrs[20:]))
+
+
+def test_clip_grad_bounds_the_norm_the_optimiser_sees(monkeypatch):
+    """``clip_grad``: the gradient norm over all trainable parameters is at most the threshold when AdamW steps (the
+    early task-loss spikes through the masked attention reach 1e4-1e5 on the task model); without it they pass."""
+    cfg = dataclasses.replace(E.PROFILES["smoke"].config, clip_grad=0.05, backbone_freeze_frac=0.0)
+    train_set, _ = make_datasets(cfg.task)
+    teacher = T.make_teacher(cfg).eval()
+    seen: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in grads]))))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    T.finetune(cfg, "dynamic", teacher, 3, 0, train_set, None)
+    assert len(seen) == 3 and max(seen) <= 0.05 * (1 + 1e-5)
+    seen.clear()
+    T.finetune(dataclasses.replace(cfg, clip_grad=None), "dynamic", teacher, 3, 0, train_set, None)
+    assert max(seen) > 0.05  # the control: unclipped
+
+
 def _stage1_keep_probability(model: VisionTransformerDiffPruning, images: torch.Tensor) -> float:
     """Mean over images and tokens of p(keep) of the first prediction module (all tokens alive)."""
     with torch.no_grad():
@@ -141,7 +176,7 @@ def test_predictor_lr_moves_stage1_keep_probability_to_rho():
     default = E.PROFILES["default"].config
     smoke = E.PROFILES["smoke"].config
     cfg = dataclasses.replace(smoke, predictor_lr=default.predictor_lr, min_lr=default.min_lr, rho=default.rho,
-                              backbone_freeze_frac=1.0, diag_last_steps=20)
+                              clip_grad=default.clip_grad, backbone_freeze_frac=1.0, diag_last_steps=20)
     train_set, test_set = make_datasets(cfg.task)
     images = test_set.sample(64, 7).images
     teacher = T.make_teacher(cfg).eval()

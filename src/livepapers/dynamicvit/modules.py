@@ -137,12 +137,15 @@ def masked_softmax(attn_logits: Tensor, policy: Tensor, eps: float = 1e-6) -> Te
     r"""Attention-masking softmax (paper Eq. 9-10, official ``softmax_with_policy``).
 
     $G_{ij} = P_j$ for $i \ne j$ and $G_{ii} = 1$ (a token always sees itself; queries are never
-    masked). With $E_{ij} = \exp(a_{ij} - m_i) G_{ij}$ the output is the official guarded form
-    $(E_{ij} + \epsilon / n) / (\sum_k E_{ik} + \epsilon)$, computed in (at least) float32.
+    masked). With $E_{ij} = \exp(a_{ij} - m_i) G_{ij}$, $m_i = \max_k a_{ik}$ over ALL keys, the output is the
+    official guarded form $(E_{ij} + \epsilon / n) / (\sum_k E_{ik} + \epsilon)$, computed in (at least) float32.
 
-    Deviation (numerics only): the official code subtracts the max over ALL keys, which underflows
-    every kept term when a dropped key has a much larger logit (then the eps terms dominate). Here
-    $m_i$ is the max over the keys with $G_{ij} = 1$; the two agree up to the eps term (~1e-6).
+    The max runs over all keys, as in the official code, on purpose: it bounds the gradient with respect to a
+    dropped key's $G_{ij}$ (the path by which the task losses reach the predictors through the straight-through
+    decisions) by $\exp(a_{ij} - m_i) / (\sum_k E_{ik} + \epsilon) \le 1 / \epsilon$. A max over the visible keys
+    only (this module before v2's fix) gives the same forward up to the eps term but an unbounded gradient
+    $\exp(a_{ij} - m^{vis}_i)$; measured on the task model, predictor gradient norms of 1e9-1e11 instead of
+    1e3-1e4, whose spikes froze Adam's predictor updates (README, History).
 
     Args:
         attn_logits: (b, h, n, n) logits $a = Q K^\top \cdot$ ``scale``.
@@ -163,8 +166,7 @@ def masked_softmax(attn_logits: Tensor, policy: Tensor, eps: float = 1e-6) -> Te
     p = policy.to(dtype)[:, None, None, :]  # b 1 1 n
     g = p + (1.0 - p) * eye  # b 1 n n: G_ij = P_j off the diagonal, 1 on it
     a = attn_logits.to(dtype)
-    # the stabiliser m carries no gradient (it cancels exactly in the eps-free softmax)
-    m = a.detach().masked_fill(g < 0.5, float("-inf")).amax(dim=-1, keepdim=True)
+    m = a.amax(dim=-1, keepdim=True)  # the official max over all keys (see the docstring)
     e = (a - m).exp() * g
     out = (e + eps / n) / (e.sum(dim=-1, keepdim=True) + eps)
     return out.to(attn_logits.dtype)

@@ -7,6 +7,7 @@ computes on its rows; gradients are averaged over ranks (alone, nothing changes)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,9 @@ from .sharding import GumbelRows, ShardedDistillLoss, global_batchnorm
 
 if TYPE_CHECKING:
     from .experiment import Config, ModelConfig
+
+
+Probe = Callable[[int, str, nn.Module, torch.optim.Optimizer, tuple, torch.Tensor], None]
 
 
 def model_kwargs(m: ModelConfig) -> dict:
@@ -198,14 +202,28 @@ def _start(cfg: Config, variant: str, teacher: nn.Module, shared: _SharedTeacher
     return _Run(variant, student, opt, criterion, g_noise, rows)
 
 
+def predictor_lr(cfg: Config, step: int, steps: int) -> float:
+    """The predictor lr at ``step`` of ``steps``: linear warm-up over ``round(predictor_warmup_frac * steps)`` steps
+    (none at 0), then per-step cosine from ``predictor_lr`` to ``min_lr``."""
+    warmup = round(cfg.predictor_warmup_frac * steps)
+    if warmup > 0:
+        return warmup_cosine(step, steps, peak=cfg.predictor_lr, warmup=warmup, floor=cfg.min_lr)
+    return cosine(step, steps, peak=cfg.predictor_lr, floor=cfg.min_lr)
+
+
 def finetune_paired(cfg: Config, variants: tuple[str, ...], teacher: VisionTransformerTeacher, steps: int,
-                    seed: int, train_set: ClutteredDigits, ctx: RunContext | None) -> dict[str, FinetuneResult]:
+                    seed: int, train_set: ClutteredDigits, ctx: RunContext | None, *,
+                    probe: Probe | None = None) -> dict[str, FinetuneResult]:
     """The paired fine-tunes of one seed (DeiT recipe at toy scale), stepped side by side.
 
     Every variant sees the same batches (drawn once per step from ``seed``) and the teacher's outputs on them
     (computed once per step); each has its own noise generator seeded from ``seed``, so each result equals a
     fine-tune run alone. Predictor lr: per-step cosine from ``predictor_lr`` to ``min_lr``; backbone lr
     ``min(backbone_lr, predictor lr)``, 0 for the first ``backbone_freeze_frac`` of the steps.
+
+    ``probe`` (diagnostics only, e.g. the pilot in benchmarks/): called every step for every variant after the
+    forward and the loss and before the backward, as ``probe(step, variant, student, optimizer, outputs, loss)``;
+    it may read gradients with ``torch.autograd.grad(..., retain_graph=True)`` but must not step anything.
     """
     shared = _SharedTeacher(teacher)
     runs = [_start(cfg, v, teacher, shared, seed) for v in variants]
@@ -216,7 +234,7 @@ def finetune_paired(cfg: Config, variants: tuple[str, ...], teacher: VisionTrans
                                                         desc=f"fine-tune {'/'.join(variants)}")
     try:
         for step in it:
-            lr_pred = cosine(step, steps, peak=cfg.predictor_lr, floor=cfg.min_lr)
+            lr_pred = predictor_lr(cfg, step, steps)
             lr_back = 0.0 if step < freeze_until else min(cfg.backbone_lr, lr_pred)
             batch = train_set.sample(cfg.finetune_batch, g_data)
             images, labels = dist.shard(batch.images), dist.shard(batch.labels)
@@ -230,9 +248,14 @@ def finetune_paired(cfg: Config, variants: tuple[str, ...], teacher: VisionTrans
                 loss, parts = r.criterion(images, outputs, labels)
                 if ctx is not None:
                     ctx.check_finite(loss, step, f"{r.variant} loss")
+                if probe is not None:
+                    probe(step, r.variant, r.student, r.opt, outputs, loss)
                 r.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 dist.all_reduce_grads(r.student)  # mean over ranks = the global batch's gradient (no-op alone)
+                if cfg.clip_grad is not None:  # the official --clip_grad: the norm over all trainable parameters
+                    torch.nn.utils.clip_grad_norm_([p for p in r.student.parameters() if p.requires_grad],
+                                                   cfg.clip_grad)
                 r.opt.step()
                 r.loss_value = parts["total"]
                 step_fracs = [float(d.detach().mean()) for d in outputs[3]]
@@ -262,6 +285,6 @@ def _result(r: _Run, stages: int) -> FinetuneResult:
 
 
 def finetune(cfg: Config, variant: str, teacher: VisionTransformerTeacher, steps: int, seed: int,
-             train_set: ClutteredDigits, ctx: RunContext | None) -> FinetuneResult:
+             train_set: ClutteredDigits, ctx: RunContext | None, *, probe: Probe | None = None) -> FinetuneResult:
     """One fine-tune alone (see :func:`finetune_paired`); the sample stream and noise depend only on ``seed``."""
-    return finetune_paired(cfg, (variant,), teacher, steps, seed, train_set, ctx)[variant]
+    return finetune_paired(cfg, (variant,), teacher, steps, seed, train_set, ctx, probe=probe)[variant]
