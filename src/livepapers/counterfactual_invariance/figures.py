@@ -25,10 +25,13 @@ def cf_change_vs_lambda(ctx: RunContext, cfg: Any, record: dict[str, Any]) -> No
             keys = [f"{mode}_lam{_fmt(lam)}" for lam in lams]
             if all(k in runs for k in keys):
                 ax.plot(lams, [runs[k]["eval"]["cf_change"] for k in keys], style, label=f"{mode} MMD")
-        ax.axhline(runs["erm"]["eval"]["cf_change"], color="k", ls=":", label="ERM")
+        erm = runs["erm"]["eval"]["cf_change"]
+        ax.axhline(erm, color="k", ls=":", label="ERM")
         ax.axvline(r["lambda_star"], color="grey", lw=0.8, ls="--", label="λ*")
         ax.set_xscale("log")
-        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_yscale("log")
+        lo = min([erm] + [v["eval"]["cf_change"] for v in runs.values() if v["eval"]["cf_change"] > 0])
+        ax.set_ylim(lo / 2, max(erm, 1e-6) * 2)
         ax.set_xlabel("λ")
         ax.set_ylabel("CF-change  mean |p(x(1)) − p(x(0))|")
         ax.set_title(NAMES[s])
