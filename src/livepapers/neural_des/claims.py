@@ -62,6 +62,7 @@ METRICS: dict[str, Metric] = {
     "c4a.yz_gap": Metric("mean |y − z| of reversible Heun's state in the last training step (stability diagnostic)",
                          "", False),
     "c4a.final_loss": Metric("mean −ELBO over the last 20 training steps", "", False),
+    "c4a.diverged": Metric("1 if the latent SDE's loss became non-finite (its C4a metrics are then NaN)", "", False),
     # measure(): C2c
     "c2c.nfe_rh_over_n_plus_1": Metric("f_and_g calls of a reversible Heun solve / (N + 1)", "", None),
     "c2c.nfe_mid_over_2n": Metric("f_and_g calls of a midpoint solve / 2N", "", None),

@@ -338,8 +338,8 @@ def c3_timing(*, queries: int, t1: float, size: tuple[int, ...], dt: float, tol:
 
 
 def c4a_latent(seed: int, data: dict, *, n_train: int, n_test: int, n_times: int, steps: int, batch: int, lr: float,
-               eval_times: tuple[int, ...], samples: int, t_scale: float = 1.0, progress: Any = None
-               ) -> dict[str, Any]:
+               eval_times: tuple[int, ...], samples: int, t_scale: float = 1.0, time_input: bool = True,
+               progress: Any = None) -> dict[str, Any]:
     """Train a latent SDE on the first ``n_times`` observation times; compare prior samples with held-out data."""
     from scipy import stats
 
@@ -349,7 +349,7 @@ def c4a_latent(seed: int, data: dict, *, n_train: int, n_test: int, n_times: int
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     res = train_latent_sde(ts, train, steps=steps, batch_size=batch, lr=lr, generator=g, progress=progress,
-                           t_scale=t_scale)
+                           t_scale=t_scale, time_input=time_input)
     model = res["model"]
     gen = model.sample(ts, samples, generator=g)[..., 0]  # (samples, n)
     rows = []

@@ -26,14 +26,19 @@ __all__ = ["LatentSDE", "train_latent_sde"]
 
 
 class _DiagonalDiffusion(nn.Module):
-    """``σ_i(z_i)`` = per-dimension nets ``1 → width → 1`` (Softplus, sigmoid output), vectorised over ``d``."""
+    """``σ_i(z_i)`` = per-dimension nets ``1 → width → 1`` (Softplus, sigmoid output), vectorised over ``d``.
+
+    Initialised as ``d`` separate ``nn.Linear(1, width)``, ``nn.Linear(width, 1)`` would be (PyTorch's default
+    ``U(−1/√fan_in, 1/√fan_in)`` for weights and biases), as in torchsde's example.
+    """
 
     def __init__(self, d: int, width: int) -> None:
         super().__init__()
-        self.w1 = nn.Parameter(torch.randn(d, width) * 1.0)
-        self.b1 = nn.Parameter(torch.zeros(d, width))
-        self.w2 = nn.Parameter(torch.randn(d, width) / width**0.5)
-        self.b2 = nn.Parameter(torch.zeros(d))
+        k2 = 1 / width**0.5
+        self.w1 = nn.Parameter(torch.empty(d, width).uniform_(-1.0, 1.0))
+        self.b1 = nn.Parameter(torch.empty(d, width).uniform_(-1.0, 1.0))
+        self.w2 = nn.Parameter(torch.empty(d, width).uniform_(-k2, k2))
+        self.b2 = nn.Parameter(torch.empty(d).uniform_(-k2, k2))
 
     def forward(self, z: Tensor) -> Tensor:
         hid = nn.functional.softplus(z.unsqueeze(-1) * self.w1 + self.b1)  # (b, d, width)
@@ -52,24 +57,28 @@ class LatentSDE(nn.Module):
         data_size: ``v``. latent_size: ``d`` (4). context_size: ``c`` (16). hidden_size: MLP widths (32).
         encoder_size: GRU width (32). dt: reversible Heun step (1.0). likelihood_scale: Laplace scale (0.05).
         t_scale: the drifts see ``t / t_scale`` (an input normalisation for long time spans).
+        time_input: the drifts take ``t`` as an input (``h(t, Z)``, ``f(t, Z, c_t)``); False = torchsde's example
+            (``h(Z)``, ``f(Z, c_t)``, time enters through the context).
     """
 
     sde_type = "stratonovich"
     noise_type = "diagonal"
 
     def __init__(self, data_size: int = 1, latent_size: int = 4, context_size: int = 16, hidden_size: int = 32,
-                 encoder_size: int = 32, dt: float = 1.0, likelihood_scale: float = 0.05, t_scale: float = 1.0
-                 ) -> None:
+                 encoder_size: int = 32, dt: float = 1.0, likelihood_scale: float = 0.05, t_scale: float = 1.0,
+                 time_input: bool = True) -> None:
         super().__init__()
         if not t_scale > 0:
             raise ValueError(f"t_scale must be > 0, got {t_scale}")
         self.t_scale = float(t_scale)
+        self.time_input = bool(time_input)
+        ti = 1 if time_input else 0
         self.d, self.dt, self.scale = latent_size, dt, likelihood_scale
         self.encoder = nn.GRU(2 * data_size, encoder_size, batch_first=True)
         self.enc_out = nn.Linear(encoder_size, context_size)
         self.qz0_net = nn.Linear(context_size, 2 * latent_size)
-        self.f_net = _mlp(latent_size + context_size + 1, latent_size, hidden_size)
-        self.h_net = _mlp(latent_size + 1, latent_size, hidden_size)
+        self.f_net = _mlp(latent_size + context_size + ti, latent_size, hidden_size)
+        self.h_net = _mlp(latent_size + ti, latent_size, hidden_size)
         self.g_net = _DiagonalDiffusion(latent_size, hidden_size)
         self.projector = nn.Linear(latent_size, data_size)
         self.pz0_mean = nn.Parameter(torch.zeros(1, latent_size))
@@ -85,14 +94,17 @@ class LatentSDE(nn.Module):
         return self._ctx[:, i]
 
     def h(self, t: Tensor, z: Tensor) -> Tensor:
-        return self.h_net(torch.cat([z, t.expand(z.shape[0], 1).to(z.dtype) / self.t_scale], -1))
+        return self.h_net(torch.cat([z, *self._t(t, z)], -1))
+
+    def _t(self, t: Tensor, z: Tensor) -> list[Tensor]:
+        return [t.expand(z.shape[0], 1).to(z.dtype) / self.t_scale] if self.time_input else []
 
     def f_and_g(self, t: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if self._prior:
             return self.h(t, y), self.g_net(y)
         z = y[:, : self.d]
         ctx = self._context(t, z.shape[0])
-        f = self.f_net(torch.cat([z, ctx, t.expand(z.shape[0], 1).to(z.dtype) / self.t_scale], -1))
+        f = self.f_net(torch.cat([z, ctx, *self._t(t, z)], -1))
         g = self.g_net(z)
         u = (f - self.h(t, z)) / g
         drift = torch.cat([f, 0.5 * u.pow(2).sum(-1, keepdim=True)], -1)
