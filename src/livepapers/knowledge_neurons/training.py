@@ -45,12 +45,12 @@ def _encode_training(kb: KnowledgeBase, tokenizer: Any, max_len: int) -> tuple[t
 
 
 def mlm_mask(ids: torch.Tensor, obj_pos: torch.Tensor, g: torch.Generator, *, mask_id: int, vocab_size: int,
-             n_special: int, pad_id: int, p_object: float = 0.5, p_other: float = 0.15
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             n_special: int, pad_id: int, p_object: float = 0.5, p_other: float = 0.15,
+             protect: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Masked inputs ``(b, s)``, labels ``(b, s)`` (−100 = not predicted) and the object-position flags ``(b, s)``.
 
     Objects: selected with ``p_object`` and replaced by [MASK]. Other real tokens: selected with ``p_other``;
-    80 % [MASK], 10 % a random word, 10 % kept.
+    80 % [MASK], 10 % a random word, 10 % kept. ``protect`` ``(b, s)``: tokens never selected as "other".
     """
     b, s = ids.shape
     special = ids < n_special  # [PAD] [UNK] [CLS] [SEP] [MASK] come first in the vocabulary
@@ -60,6 +60,8 @@ def mlm_mask(ids: torch.Tensor, obj_pos: torch.Tensor, g: torch.Generator, *, ma
     u = torch.rand(b, s, generator=g)
     obj_sel = is_obj & (u < p_object)
     other_sel = ~is_obj & ~special & (torch.rand(b, s, generator=g) < p_other)
+    if protect is not None:
+        other_sel &= ~protect
     r = torch.rand(b, s, generator=g)
     rand_words = torch.randint(n_special, vocab_size, (b, s), generator=g)
     x = ids.clone()
@@ -77,7 +79,9 @@ def mlm_mask(ids: torch.Tensor, obj_pos: torch.Tensor, g: torch.Generator, *, ma
 def train_mlm(kb: KnowledgeBase, model_config: Any, epochs: int, generator: torch.Generator | int, *,
               tokenizer: Any = None, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.01,
               label_smoothing: float = 0.1, p_object: float = 0.5, p_other: float = 0.15,
-              schedule: str = "constant", warmup_frac: float = 0.1, curve: list[dict] | None = None,
+              schedule: str = "constant", warmup_frac: float = 0.1, balance: bool = False,
+              protect_subjects: bool = False,
+              curve: list[dict] | None = None,
               progress: Callable | None = None, eval_fn: Callable[[Any], dict] | None = None) -> Any:
     """Train a ``BertForMaskedLM`` on the KB's training sentences (templates 1–4) and fillers; returns the model
     (in eval mode; saving is the caller's job).
@@ -90,6 +94,11 @@ def train_mlm(kb: KnowledgeBase, model_config: Any, epochs: int, generator: torc
         tokenizer: the word-level tokenizer (:func:`data.build_tokenizer` by default).
         schedule: ``"constant"`` lr, or ``"warmup_cosine"`` (linear warm-up over ``warmup_frac`` of the steps,
             cosine decay to 0).
+        balance: the loss is mean(object positions) + mean(other positions) instead of the mean over all
+            predicted positions (the object cloze is then not outweighed by the ~3× more other-token targets).
+        protect_subjects: subject tokens are never masked as "other" tokens (with tied embeddings, predicting
+            masked subjects pulls all subject embeddings towards one direction and the model stops telling them
+            apart).
         curve: if given, one ``{"epoch", "step", "loss"}`` row per epoch is appended (plus ``eval_fn(model)``).
         progress: optional wrapper of the step iterator (tqdm-like).
         eval_fn: called on the model (in eval mode) after every epoch; its dict joins the curve row.
@@ -109,6 +118,8 @@ def train_mlm(kb: KnowledgeBase, model_config: Any, epochs: int, generator: torc
     if model_config.vocab_size != len(tok):
         raise ValueError(f"model_config.vocab_size ({model_config.vocab_size}) != tokenizer size ({len(tok)})")
     ids, obj_pos = _encode_training(kb, tok, model_config.max_position_embeddings)
+    subj_ids = torch.tensor(tok.convert_tokens_to_ids(kb.subjects))
+    is_subj = torch.isin(ids, subj_ids) if protect_subjects else None
     n = ids.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     with torch.random.fork_rng(devices=[]):
@@ -130,7 +141,8 @@ def train_mlm(kb: KnowledgeBase, model_config: Any, epochs: int, generator: torc
             rows = perm[k * batch_size:(k + 1) * batch_size]
             x, labels, obj = mlm_mask(ids[rows], obj_pos[rows], g, mask_id=tok.mask_token_id,
                                       vocab_size=len(tok), n_special=len(SPECIAL_TOKENS), pad_id=tok.pad_token_id,
-                                      p_object=p_object, p_other=p_other)
+                                      p_object=p_object, p_other=p_other,
+                                      protect=None if is_subj is None else is_subj[rows])
             am = (ids[rows] != tok.pad_token_id).long()
             sel = labels != -100
             if not sel.any():
@@ -140,11 +152,14 @@ def train_mlm(kb: KnowledgeBase, model_config: Any, epochs: int, generator: torc
             gold = labels[sel]
             is_obj = obj[sel]
             # label smoothing 0.1 on the object positions only; plain cross-entropy elsewhere
+            n_obj, n_oth = int(is_obj.sum()), int((~is_obj).sum())
             l_obj = F.cross_entropy(logits[is_obj], gold[is_obj], reduction="sum",
-                                    label_smoothing=label_smoothing) if is_obj.any() else logits.sum() * 0
-            l_oth = F.cross_entropy(logits[~is_obj], gold[~is_obj], reduction="sum") if (~is_obj).any() \
-                else logits.sum() * 0
-            loss = (l_obj + l_oth) / gold.numel()
+                                    label_smoothing=label_smoothing) if n_obj else logits.sum() * 0
+            l_oth = F.cross_entropy(logits[~is_obj], gold[~is_obj], reduction="sum") if n_oth else logits.sum() * 0
+            if balance:
+                loss = l_obj / max(n_obj, 1) + l_oth / max(n_oth, 1)
+            else:
+                loss = (l_obj + l_oth) / gold.numel()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"MLM loss became {float(loss)} at step {step}")
             opt.zero_grad(set_to_none=True)
