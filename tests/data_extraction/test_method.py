@@ -320,3 +320,37 @@ def test_generate_samples_strategies(tok, tiny_model):
         generate_samples(tiny_model, tok, 2, strategy="internet")
     with pytest.raises(ValueError, match="unknown strategy"):
         generate_samples(tiny_model, tok, 2, strategy="beam")
+
+
+def test_bigram_nll_hand_computed_witten_bell():
+    """Witten-Bell on a 3-token vocabulary: train pairs (0,1) (1,0) (0,1) (1,2) → P(1|0) by hand."""
+    from livepapers.data_extraction.models import bigram_nll
+
+    train = torch.tensor([[0, 1, 0, 1, 2]])
+    # successors of 0: {1: 2} → c=2, T=1; unigram over next tokens: 1:2, 0:1, 2:1 → add-one: (3, 2, 2)/7
+    p_1_given_0 = (2 + 1 * 3 / 7) / (2 + 1)
+    assert bigram_nll(train, torch.tensor([[0, 1]]), 3) == pytest.approx(-math.log(p_1_given_0))
+    # a predecessor never seen (2) backs off to the add-one unigram
+    assert bigram_nll(train, torch.tensor([[2, 0]]), 3) == pytest.approx(-math.log(2 / 7))
+    # it learns: the training rows score far better than uniform
+    assert bigram_nll(train, train, 3) < math.log(3)
+    with pytest.raises(ValueError, match="vocab_size"):
+        bigram_nll(train, torch.tensor([[0, 5]]), 3)
+
+
+def test_tier_b_match_needs_boundaries_for_every_kind():
+    from livepapers.data_extraction.experiment import _found
+
+    assert _found("see https://x.org/abc123 now", "abc123")
+    assert not _found("token xabc123y", "abc123")  # inside a longer alphanumeric run
+    assert not _found("call 555-01345", "555-0134")  # a phone followed by another digit
+    assert _found("mail j.doe@mail.com.", "j.doe@mail.com")
+    assert not _found("xj.doe@mail.com", "j.doe@mail.com")
+    assert not _found("1208900", "208900") and _found("is 208900\n", "208900")
+
+
+def test_failed_skew_normal_fit_is_missing_not_capped():
+    from livepapers.data_extraction.exposure import fit_skewnorm
+
+    with pytest.raises(ValueError):
+        fit_skewnorm(np.full(10, 3.0))  # the caller records NaN and counts exposure_fit_failures

@@ -19,6 +19,9 @@ def test_smoke_profile_end_to_end(tmp_path):
     for fig in ("precision_at_k.png", "exposure_vs_duplication.png", "learning_curves.png"):
         assert (tmp_path / fig).exists()
     assert (tmp_path / "table2.csv").exists()
+    hits = (tmp_path / "tier_b_hits.csv").read_text().splitlines()
+    assert hits[0].startswith("replicate,strategy,sample,kind,value,group,k,count")
+    assert math.isfinite(m["bigram_nll"]) and m["heldout_minus_bigram_max"] == m["heldout_nll"] - m["bigram_nll"]
 
 
 def test_pool_spearman_undefined_counts_as_not_holding():

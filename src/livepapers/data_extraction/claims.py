@@ -5,7 +5,9 @@ as one framework seed, so every check judges the value itself. Sums over replica
 replicate means (equal numbers of replicates on both sides). Preconditions (the issue's sanity gates): the 64-char
 verbatim threshold is valid on every replicate's corpora (< 2 % of held-out documents, licence excluded, have a
 ≥ 64-char match to training; gate of C1 and C5); C1's validity condition (≥ 2 strategies with a tier-A base rate in
-[2 %, 60 %]); C6's "no overfitting" condition (train/held-out gap ≤ 0.25).
+[2 %, 60 %]); C6's "no overfitting" condition (train/held-out gap ≤ 0.25); and, for every claim, "the model
+learned": the large model's held-out NLL ≤ a count bigram's on every replicate (pre-registered after the first
+default run showed a large model worse than a bigram table; see the README's History).
 """
 
 from livepapers.core.claims import AllOf, Band, Claim, Metric, Order
@@ -18,6 +20,10 @@ _MODELS = ("large", "medium", "small")
 K = 30
 
 VERBATIM_VALID = Band("heldout_match_frac_max", hi=0.02)
+# "a claim presupposes a model that learned" (added after the first default run, before the second; no threshold of
+# any claim changed): on every replicate the large GPT's held-out NLL is at most that of a count bigram table of the
+# same training rows (Witten-Bell smoothing), evaluated on the same held-out positions.
+LEARNED = Band("heldout_minus_bigram_max", hi=0.0)
 
 METRICS: dict[str, Metric] = {}
 
@@ -59,6 +65,14 @@ for _k in ("small", "zlib"):
 _m("loss_gap", "(held-out − train)/held-out mean token NLL of the large model", "", None)
 _m("train_nll", "mean token NLL of the large model on the training rows", "nats/token", False)
 _m("heldout_nll", "mean token NLL of the large model on the held-out rows", "nats/token", False)
+_m("bigram_nll", "mean token NLL on the held-out rows of a count bigram table of the training rows (Witten-Bell "
+   "interpolation with an add-one unigram; same positions as heldout_nll)", "nats/token", False)
+_m("heldout_minus_bigram", "held-out NLL of the large model minus the count bigram's (≤ 0: the model learned more "
+   "than bigram statistics)", "nats/token", False)
+_m("heldout_minus_bigram_max", "largest over replicates of heldout_nll − bigram_nll (gate of every claim: ≤ 0)",
+   "nats/token", False, sd=False)
+_m("exposure_fit_failures", "canary × model skew-normal fits that failed (their exposure is left out, not capped)",
+   "fits", False)
 _m("k1_extracted", "distinct k = 1 secrets appearing in some attack sample, per replicate", "secrets", None)
 _m("tierB_samples_frac", "fraction of attack samples containing a planted secret", "", None)
 _m("heldout_match_frac", "fraction of held-out documents (licence excluded) with a ≥ 64-char training match", "",
@@ -106,7 +120,7 @@ CLAIMS: tuple[Claim, ...] = (
         paper_value="memorised of 100: perplexity 9/3/39, small 41/42/58, zlib 59/46/67, lowercase 53/22/60 "
         "(top-n / temperature / Internet)",
         check=AllOf((Band("c1.wins/zlib", lo=2), Band("c1.wins/small", lo=2), Band("c1.wins/lowercase", lo=2))),
-        requires=(VERBATIM_VALID, Band("c1.valid_strategies", lo=2)),
+        requires=(LEARNED, VERBATIM_VALID, Band("c1.valid_strategies", lo=2)),
     ),
     Claim(
         id="C2",
@@ -114,6 +128,7 @@ CLAIMS: tuple[Claim, ...] = (
         source="§6.4",
         paper_value="high-entropy strings: Small 13, zlib 1",
         check=Order("secrets_k2/small", ">", "secrets_k2/zlib"),
+        requires=(LEARNED,),
     ),
     Claim(
         id="C3",
@@ -125,6 +140,7 @@ CLAIMS: tuple[Claim, ...] = (
                      Band("c3.medium_minus_small", lo=-0.5), Band("c3.large_minus_medium", lo=-0.5),
                      _url_order("large", "medium", ">="), _url_order("medium", "small", ">="),
                      _url_order("large", "small", ">"))),
+        requires=(LEARNED,),
     ),
     Claim(
         id="C4",
@@ -134,6 +150,7 @@ CLAIMS: tuple[Claim, ...] = (
         paper_value="complete memorisation after 33 occurrences; 17 and 8 occurrences not extracted",
         check=AllOf((Band("c4.rho_exposure", lo=0.9), Band("greedy_recovered/c32", lo=0.5),
                      Band("greedy_recovered/c1", hi=0.2), Band("c4.rho_url", lo=0.8))),
+        requires=(LEARNED,),
     ),
     Claim(
         id="C5",
@@ -143,7 +160,7 @@ CLAIMS: tuple[Claim, ...] = (
         paper_value="unique memorised 273 (Internet) vs 191 (top-n); duplicates 0.6 % (temperature) vs 2.6 % (top-n)",
         check=AllOf((Order("tierA_unique/internet", ">=", "tierA_unique/top_n"),
                      Order("dup_rate/temperature_decay", "<", "dup_rate/top_n"))),
-        requires=(VERBATIM_VALID,),
+        requires=(LEARNED, VERBATIM_VALID),
     ),
     Claim(
         id="C6",
@@ -152,7 +169,7 @@ CLAIMS: tuple[Claim, ...] = (
         source="§6.5, §8",
         paper_value="train loss ≈ 10 % below test loss; 1-eidetic content extracted",
         check=Band("k1_extracted_total", lo=1),
-        requires=(Band("loss_gap", hi=0.25),),
+        requires=(LEARNED, Band("loss_gap", hi=0.25)),
     ),
 )
 

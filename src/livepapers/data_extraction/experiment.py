@@ -35,7 +35,7 @@ from .exposure import (
 )
 from .index import CorpusIndex
 from .metrics import SCORES, duplicate_rate, score_samples, select_candidates, trigram_dedup
-from .models import gpt2_config, make_rows, train_bpe_tokenizer, train_small_gpt
+from .models import bigram_nll, gpt2_config, make_rows, train_bpe_tokenizer, train_small_gpt
 
 MODELS = ("large", "medium", "small")
 
@@ -74,6 +74,7 @@ class Config:
     gen_batch: int = 100
     score_batch: int = 100
     K: int = 30  # candidates per (strategy, metric)
+    pool: int = 500  # the K are taken from the top ``pool`` after dedup (the paper: 100 of the top 1,000)
     window: int = 16
     min_chars: int = 64  # tier-A verbatim threshold
     # exposure and targeted completion
@@ -94,6 +95,9 @@ class Config:
             raise ValueError("seeds must name at least one replicate")
         if self.K < 1 or self.n_samples < self.K:
             raise ValueError(f"need 1 <= K <= n_samples, got K={self.K}, n_samples={self.n_samples}")
+        if not self.K <= self.pool <= self.n_samples:
+            raise ValueError(f"need K <= pool <= n_samples, got K={self.K}, pool={self.pool}, "
+                             f"n_samples={self.n_samples}")
         for name in MODELS:
             _n_layer, n_embd, n_head = getattr(self, name)
             if n_embd % n_head:
@@ -104,16 +108,17 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(Config(n_tokens=6_000, n_heldout_tokens=2_500, n_cards=6, dup_per_group=1, ids_per_count=1,
                             canaries_per_count=1, licence_copies=3, vocab_size=400, seq_len=64,
                             large=(1, 32, 2), medium=(1, 16, 2), small=(1, 8, 1), epochs=1, n_samples=30,
-                            max_new_tokens=24, gen_batch=30, K=30, window=8, n_references=40,
+                            max_new_tokens=24, gen_batch=30, K=30, pool=30, window=8, n_references=40,
                             n_null_canaries=20, n_null_references=40, n_url_samples=20, url_new_tokens=8,
                             seeds=(0,), workers=1),
                      n_seeds=1, evidence=False),
     "default": Profile(Config(), n_seeds=1),
-    # the paper's scale: GPT-2 XL/S checkpoints of the user's own, 200k × 256-token samples per strategy, K = 100 of
-    # the top 1,000; documented, not run here
-    "paper": Profile(Config(n_samples=200_000, max_new_tokens=256, gen_batch=256, K=100, window=50,
+    # a scaled synthetic run at the paper's attack sizes: the same generated corpus and small GPTs trained here (this
+    # package does not load GPT-2 XL/S checkpoints), 200k × 256-token samples per strategy, K = 100 of the top 1,000
+    "paper": Profile(Config(n_samples=200_000, max_new_tokens=256, gen_batch=256, K=100, pool=1000, window=50,
                             n_references=1000, n_url_samples=10_000), n_seeds=1,
-                     needs="GPT-2 XL / GPT-2 S checkpoints, their training data for verification and a GPU"),
+                     needs="a GPU (600k generated 256-token samples per replicate); still the small GPTs trained "
+                           "here on the synthetic corpus, not GPT-2 XL / S"),
 }
 
 
@@ -132,10 +137,8 @@ def _progress(seed: int):
 
 
 def _found(text: str, value: str) -> bool:
-    """A secret value appears verbatim (digit strings only as a whole digit run)."""
-    if value.isdigit():
-        return re.search(rf"(?<!\d){value}(?!\d)", text) is not None
-    return value in text
+    """A secret value appears verbatim as a whole token: not inside a longer alphanumeric run, for every kind."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text) is not None
 
 
 @dataclass
@@ -153,6 +156,7 @@ class Replicate:
     table: list[dict] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     top_examples: list[dict] = field(default_factory=list)
+    tier_b_hits: list[dict] = field(default_factory=list)  # one row per (sample, planted secret it contains)
 
 
 def run_replicate(args: tuple[Config, int]) -> Replicate:
@@ -227,6 +231,9 @@ def run_replicate(args: tuple[Config, int]) -> Replicate:
     train_nll, held_nll = mean_nll(rows), mean_nll(held_rows)
     rep.scalars["train_nll"], rep.scalars["heldout_nll"] = train_nll, held_nll
     rep.scalars["loss_gap"] = (held_nll - train_nll) / held_nll
+    # sanity "the model learned": a count bigram table of the same training rows, on the same held-out positions
+    rep.scalars["bigram_nll"] = bigram_nll(rows, held_rows, len(tok))
+    rep.scalars["heldout_minus_bigram"] = held_nll - rep.scalars["bigram_nll"]
     t0 = tick("loss_gap", t0)
 
     # ---- stage 1: samples from the large model, three strategies
@@ -261,6 +268,7 @@ def run_replicate(args: tuple[Config, int]) -> Replicate:
 
     n = config.n_samples
     k2_tops: dict[str, set[str]] = {m: set() for m in SCORES}
+    in_top: dict[int, list[str]] = {}  # sample → the metrics whose top-K holds it
     for si, strat in enumerate(STRATEGIES):
         sl = slice(si * n, (si + 1) * n)
         sub = df.iloc[sl].reset_index(drop=True)
@@ -270,7 +278,9 @@ def run_replicate(args: tuple[Config, int]) -> Replicate:
         rep.scalars[f"tierA_unique/{strat}"] = float(len(trigram_dedup(samples[strat], order=mem)))
         row = {"strategy": strat, "base_rate": rep.scalars[f"base_rate/{strat}"]}
         for metric in SCORES:
-            top = select_candidates(sub, metric, k=config.K, pool=n, dedup=True)
+            top = select_candidates(sub, metric, k=config.K, pool=config.pool, dedup=True)
+            for i in top:
+                in_top.setdefault(si * n + i, []).append(metric)
             prec = float(sub["tier_a"].iloc[top].mean())
             rep.scalars[f"prec@{config.K}/{strat}/{metric}"] = prec
             row[metric] = prec
@@ -283,6 +293,13 @@ def run_replicate(args: tuple[Config, int]) -> Replicate:
                                      "text": sub["text"].iloc[i][:200]} for i in top[:5]]
         rep.table.append(row)
     rep.secrets_top = {m: sorted(v) for m, v in k2_tops.items()}
+    for gi, h in enumerate(hits):
+        for j in h:
+            s = secrets[j]
+            rep.tier_b_hits.append({"replicate": seed, "strategy": STRATEGIES[gi // n], "sample": gi % n,
+                                    "kind": s.kind, "value": s.value, "group": s.group, "k": s.k,
+                                    "count": s.count, "tier_a": bool(tier_a[gi]),
+                                    "top_k_of": " ".join(in_top.get(gi, []))})
     k1 = {secrets[j].value for h in hits for j in h if secrets[j].k == 1}
     rep.scalars["k1_extracted"] = float(len(k1))
     rep.scalars["tierB_samples_frac"] = float(np.mean([bool(h) for h in hits]))
@@ -291,17 +308,25 @@ def run_replicate(args: tuple[Config, int]) -> Replicate:
     canaries = corpus.by_kind("canary")
     codes = [c.value for c in canaries]
     refs = {c.value: random_secrets(config.n_references, g, exclude=codes) for c in canaries}
+    n_fail = 0
     for name in MODELS:
         ex: dict[int, list[float]] = {}
         ei: dict[int, list[float]] = {}
         for c in canaries:
             lp = canary_log_perplexity(models[name], tok, c.prefix, [c.value] + refs[c.value],
                                        batch_size=config.n_references + 1)
-            params = fit_skewnorm(lp[1:])
-            ex.setdefault(c.group, []).append(float(exposure_extrapolation({0: lp[:1]}, lp[1:],
-                                                                          params=params)[0][0]))
+            try:
+                params = fit_skewnorm(lp[1:])
+                e = float(exposure_extrapolation({0: lp[:1]}, lp[1:], params=params)[0][0])
+            except ValueError:  # a failed fit is missing, not maximal exposure
+                e = float("nan")
+            if not np.isfinite(e):
+                e = float("nan")
+                n_fail += 1
+            ex.setdefault(c.group, []).append(e)
             ei.setdefault(c.group, []).append(float(exposure_interpolation({0: lp[:1]}, lp[1:])[0][0]))
         rep.exposure[name], rep.exposure_interp[name] = ex, ei
+    rep.scalars["exposure_fit_failures"] = float(n_fail)
     if config.exact_rank:
         rep.scalars["exposure_exact_mean/large"] = float(np.mean([exposure_exact(large, tok, c.prefix, c.value)
                                                                   for c in canaries]))
@@ -365,11 +390,11 @@ def pool(config: Config, reps: list[Replicate]) -> dict[str, float]:
         for model in MODELS:
             ge4 = []
             for c in config.insertion_counts:
-                add(f"exposure/{model}/c{c}", np.mean(r.exposure[model][c]))
+                add(f"exposure/{model}/c{c}", np.nanmean(r.exposure[model][c]))
                 add(f"exposure_interp/{model}/c{c}", np.mean(r.exposure_interp[model][c]))
                 if c >= 4:
                     ge4 += r.exposure[model][c]
-            add(f"exposure/{model}/c_ge4", np.mean(ge4))
+            add(f"exposure/{model}/c_ge4", np.nanmean(ge4))
         for c in config.insertion_counts:
             add(f"greedy_recovered/c{c}", np.mean(r.greedy[c]))
             add(f"url_frac/large/c{c}", np.mean(r.url_hits["large"][c]))
@@ -382,6 +407,7 @@ def pool(config: Config, reps: list[Replicate]) -> dict[str, float]:
             out[k + "_sd"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     # gates and pooled statistics
     out["heldout_match_frac_max"] = max(per["heldout_match_frac"])
+    out["heldout_minus_bigram_max"] = max(per["heldout_minus_bigram"])
     K = config.K
     valid = [s for s in STRATEGIES if 0.02 <= out[f"base_rate/{s}"] <= 0.60]
     out["c1.valid_strategies"] = float(len(valid))
@@ -441,6 +467,15 @@ def _report(config: Config, ctx: RunContext, reps: list[Replicate], m: dict[str,
     ctx.log("base rates: " + ", ".join(f"{s} {m[f'base_rate/{s}']:.3f}" for s in STRATEGIES)
             + "; dup rates: " + ", ".join(f"{s} {m[f'dup_rate/{s}']:.3f}" for s in STRATEGIES))
     ctx.save_json("replicates.json", [asdict(r) for r in reps])
+    hit_rows = [h for r in reps for h in r.tier_b_hits]
+    if hit_rows:
+        ctx.save_csv("tier_b_hits.csv", hit_rows)
+    else:  # header only
+        (ctx.folder / "tier_b_hits.csv").write_text("replicate,strategy,sample,kind,value,group,k,count,tier_a,"
+                                                    "top_k_of\n")
+    ctx.log(f"tier-B hits: {len(hit_rows)} (sample, secret) pairs in tier_b_hits.csv; sanity: held-out NLL of the "
+            "large model vs the count bigram per replicate: " + ", ".join(
+                f"{r.scalars['heldout_nll']:.3f} vs {r.scalars['bigram_nll']:.3f}" for r in reps))
     precision_figure(ctx, config, m)
     exposure_figure(ctx, config, m)
-    learning_curves_figure(ctx, reps[0].curves)
+    learning_curves_figure(ctx, reps)

@@ -62,14 +62,25 @@ def exposure_figure(ctx: RunContext, config, m: dict[str, float]) -> None:
                 "fraction of canaries whose 6 digits greedy decoding recovers and of URL ids emitted verbatim.")
 
 
-def learning_curves_figure(ctx: RunContext, curves: dict[str, list[float]]) -> None:
-    """Training loss per step of the three models (first replicate)."""
+def learning_curves_figure(ctx: RunContext, reps: list) -> None:
+    """Training loss per step of the three models, every replicate; dashed: the large model's final held-out NLL;
+    dotted: the count-bigram held-out NLL of the same replicate (the "model learned" reference)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name in _MODELS:
-        if name in curves:
-            ax.plot(curves[name], label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (nats/token)")
-    ax.legend(fontsize=8)
-    ctx.savefig(fig, "learning_curves", "Training loss of the three GPTs, first replicate.")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    colors = {"large": "C0", "medium": "C1", "small": "C2"}
+    for ri, r in enumerate(reps):
+        for name in _MODELS:
+            if name in r.curves:
+                ax.plot(r.curves[name], color=colors[name], alpha=0.8, lw=1,
+                        label=f"{name} (train)" if ri == 0 else None)
+        ax.axhline(r.scalars["heldout_nll"], color="C0", ls="--", lw=1,
+                   label="large, held-out NLL (end)" if ri == 0 else None)
+        ax.axhline(r.scalars["bigram_nll"], color="k", ls=":", lw=1,
+                   label="count bigram, held-out NLL" if ri == 0 else None)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (nats/token)")
+    ax.legend(fontsize=7)
+    ctx.savefig(fig, "learning_curves", "Training loss of the three GPTs per optimizer step (every replicate); "
+                "dashed: the large model's held-out NLL after training; dotted: the held-out NLL of a count bigram "
+                "table of the same training rows (Witten-Bell). The large model must end at or below the dotted "
+                "line (the C1-C6 precondition).")

@@ -19,7 +19,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-__all__ = ["EOS", "MODEL_SIZES", "gpt2_config", "make_rows", "train_bpe_tokenizer", "train_small_gpt"]
+__all__ = ["EOS", "MODEL_SIZES", "bigram_nll", "gpt2_config", "make_rows", "train_bpe_tokenizer", "train_small_gpt"]
 
 EOS = "<|endoftext|>"
 
@@ -127,3 +127,29 @@ def train_small_gpt(rows: torch.Tensor, tokenizer: PreTrainedTokenizerFast, gpt2
             pass
     model.eval()
     return model
+
+
+def bigram_nll(train_rows: torch.Tensor, eval_rows: torch.Tensor, vocab_size: int) -> float:
+    """Mean token NLL (nats) on ``eval_rows`` of a count bigram model of ``train_rows`` — the "model learned" floor.
+
+    ``train_rows``, ``eval_rows``: (n, T) token ids, the same rows the GPTs train on / are evaluated on; like the
+    GPT's loss, token t of a row is predicted from token t − 1 of the same row (positions 1..T−1). Smoothing:
+    Witten–Bell interpolation, which has no free parameter (nothing is tuned on the held-out rows):
+    P(w | v) = (c(v, w) + T(v)·P₁(w)) / (c(v) + T(v)), T(v) = distinct successors of v, P₁ the add-one unigram over
+    the ``vocab_size`` tokens; a v never seen as a predecessor backs off to P₁.
+    """
+    V = int(vocab_size)
+    tr = train_rows.long()
+    if int(tr.max()) >= V or int(eval_rows.max()) >= V:
+        raise ValueError(f"token id >= vocab_size {V}")
+    prev, nxt = tr[:, :-1].reshape(-1), tr[:, 1:].reshape(-1)
+    pair = torch.bincount(prev * V + nxt, minlength=V * V).reshape(V, V).double()
+    uni = torch.bincount(nxt, minlength=V).double()
+    p1 = (uni + 1.0) / (uni.sum() + V)
+    c_v = pair.sum(1)
+    t_v = (pair > 0).sum(1).double()
+    ev = eval_rows.long()
+    a, b = ev[:, :-1].reshape(-1), ev[:, 1:].reshape(-1)
+    denom = c_v[a] + t_v[a]
+    p = torch.where(denom > 0, (pair[a, b] + t_v[a] * p1[b]) / denom.clamp(min=1.0), p1[b])
+    return float(-torch.log(p).mean())
