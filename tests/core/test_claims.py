@@ -5,6 +5,7 @@ import pytest
 
 from livepapers.core.claims import (
     AllOf,
+    AnyOf,
     AtLeast,
     Band,
     Claim,
@@ -290,6 +291,97 @@ def test_a_part_of_the_claims_own_check_cannot_be_a_precondition():
     a, b = Band("a", lo=1.0), Band("b", lo=1.0)
     with pytest.raises(ValueError, match="part of it"):
         Claim(id="C8", statement="s", source="t", paper_value="v", check=AllOf((a, b)), requires=(a,))
+
+
+# ---- AnyOf: "A or B", each alternative judged on its own with the seed rule ------------------------------------
+
+A_OR_B = AnyOf((Band("a", lo=1.0), Band("b", lo=1.0)))
+
+
+def test_any_of_is_not_a_per_seed_max_alternating_seeds_do_not_make_it_hold():
+    # the reviewer's counter-example: A/thr = (1.8, 0, 1.8, 0), B/thr = (0, 1.8, 0, 1.8): max per seed is 1.8 on
+    # every seed, yet neither arm passes on its seed mean (0.9 ± a wide interval)
+    per_seed = [{"a": 1.8, "b": 0.0}, {"a": 0.0, "b": 1.8}, {"a": 1.8, "b": 0.0}, {"a": 0.0, "b": 1.8}]
+    assert evaluate_claim(claim(Band("score", lo=1.0)),
+                          [{"score": max(m["a"], m["b"])} for m in per_seed]).status == "holds"  # the old trick
+    v = evaluate_claim(claim(A_OR_B), per_seed)
+    assert v.status != "holds"
+    assert v.status == "inconclusive" and "straddles" in v.reason
+    # the same alternation far below the threshold fails (both arms' means fail)
+    low = [{"a": 0.3, "b": 0.0}, {"a": 0.0, "b": 0.3}, {"a": 0.3, "b": 0.0}, {"a": 0.0, "b": 0.3}]
+    low_v = evaluate_claim(claim(A_OR_B), low)
+    assert low_v.status == "fails" and "every alternative fails" in low_v.reason
+    # per seed "every": A passes on two seeds only, B on the two others -> neither arm holds
+    assert evaluate_claim(claim(A_OR_B, over="every"), per_seed).status == "inconclusive"
+
+
+def test_any_of_holds_when_one_alternative_holds_and_the_other_fails():
+    per_seed = [{"a": 2.0 + 0.1 * i, "b": 0.1 * i} for i in range(4)]
+    v = evaluate_claim(claim(A_OR_B), per_seed)
+    assert v.status == "holds" and "passes: a ≥ 1" in v.reason and "fails: b ≥ 1" in v.reason
+    assert v.expected == "a ≥ 1 or b ≥ 1"
+    assert evaluate_claim(claim(AnyOf((Band("b", lo=1.0), Band("a", lo=1.0)))), per_seed).status == "holds"
+
+
+def test_any_of_fails_when_every_alternative_fails():
+    per_seed = [{"a": 0.1 * i, "b": 0.2 + 0.1 * i} for i in range(4)]
+    assert evaluate_claim(claim(A_OR_B), per_seed).status == "fails"
+
+
+def test_any_of_is_inconclusive_when_one_alternative_is_inconclusive_and_the_other_fails():
+    straddles = [{"a": v, "b": 0.0} for v in (0.5, 1.5, 0.7, 1.4)]
+    assert evaluate_claim(claim(A_OR_B), straddles).status == "inconclusive"
+    missing = [{"a": 0.0}, {"a": 0.1}]  # b missing: undecided, a fails
+    v = evaluate_claim(claim(A_OR_B), missing)
+    assert v.status == "inconclusive" and "'b' missing" in v.reason
+    # ... but one alternative holding is enough even if the other is undecided
+    assert evaluate_claim(claim(A_OR_B), [{"a": 2.0}, {"a": 2.1}]).status == "holds"
+
+
+def test_any_of_and_all_of_nest_both_ways():
+    x = Band("x", lo=0.0)
+    nested = AllOf((x, A_OR_B))
+    assert nested.describe() == "x ≥ 0 and (a ≥ 1 or b ≥ 1)"
+    assert nested.metrics == ("x", "a", "b")
+    ok = [{"x": 1.0, "a": 2.0, "b": 0.0}, {"x": 1.1, "a": 2.1, "b": 0.1}]
+    assert evaluate_claim(claim(nested), ok).status == "holds"
+    assert evaluate_claim(claim(nested), [dict(m, x=-1.0) for m in ok]).status == "fails"
+    outer = AnyOf((AllOf((x, Band("a", lo=1.0))), Band("b", lo=1.0)))
+    assert outer.describe() == "(x ≥ 0 and a ≥ 1) or b ≥ 1"
+    assert evaluate_claim(claim(outer), [dict(m, x=-1.0) for m in ok]).status == "fails"
+    assert evaluate_claim(claim(outer), [dict(m, x=-1.0, b=3.0) for m in ok]).status == "holds"
+    with pytest.raises(ValueError, match="non-empty"):
+        AnyOf(())
+    with pytest.raises(ValueError, match="members must be"):
+        AnyOf(("a",))
+
+
+def test_at_least_counts_each_alternative_of_an_any_of_on_its_own():
+    c = claim(A_OR_B, over=AtLeast(3))
+    # A passes on seeds 0, 2; B on 1, 3: every seed passes "A or B", but no alternative reaches 3 seeds
+    split = [{"a": 2, "b": 0}, {"a": 0, "b": 2}, {"a": 2, "b": 0}, {"a": 0, "b": 2}]
+    assert evaluate_claim(c, split).status == "fails"
+    three = [{"a": 2, "b": 0}, {"a": 2, "b": 2}, {"a": 2, "b": 0}, {"a": 0, "b": 2}]
+    assert evaluate_claim(c, three).status == "holds"
+    # AllOf(x, AnyOf(a, b)) = (x and a) or (x and b), each counted on whole seeds
+    xab = claim(AllOf((Band("x", lo=1.0), A_OR_B)), over=AtLeast(2))
+    seeds_ = [{"x": 2, "a": 2, "b": 0}, {"x": 0, "a": 2, "b": 0}, {"x": 2, "a": 0, "b": 2}, {"x": 0, "a": 0, "b": 2}]
+    assert evaluate_claim(xab, seeds_).status == "fails"
+    seeds_[1]["x"] = 2
+    assert evaluate_claim(xab, seeds_).status == "holds"
+
+
+def test_any_of_members_cannot_be_preconditions_and_preconditions_may_be_any_of():
+    a, b = Band("a", lo=1.0), Band("b", lo=1.0)
+    with pytest.raises(ValueError, match="part of it"):
+        Claim(id="C9", statement="s", source="t", paper_value="v", check=AllOf((Band("x", lo=0), AnyOf((a, b)))),
+              requires=(a,))
+    c = Claim(id="C9", statement="s", source="t", paper_value="v", check=Band("x", lo=0),
+              requires=(AnyOf((a, b)),))
+    assert evaluate_claim(c, [{"x": 1, "a": 0, "b": 2}, {"x": 1, "a": 0, "b": 2.1}]).status == "holds"
+    v = evaluate_claim(c, [{"x": 1, "a": 0, "b": 0}, {"x": 1, "a": 0.1, "b": 0}])
+    assert v.status == "inconclusive" and "precondition not met" in v.reason
+    assert c.all_metrics == ("x", "a", "b")
 
 
 def test_summary_sd_is_nan_when_a_seed_lacks_the_metric():

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from livepapers.core import registry
-from livepapers.core.claims import AllOf, Band, Claim, Order, evaluate_claim
+from livepapers.core.claims import AllOf, AnyOf, Band, Claim, Order, Ratio, evaluate_claim
 from livepapers.core.report import build_site
 from livepapers.core.reproduce import reproduce
 from livepapers.core.runs import atomic_write_json, write_status
@@ -59,6 +59,17 @@ def test_plot_of_an_allof_puts_the_failing_part_first_and_names_it_in_words():
     assert parts[2].role == "precondition" and parts[2].title.startswith("precondition")
     ids = _ids(draw(parts))
     assert [i for i in ids if i.startswith("part-")] == ["part-0-fails", "part-1-holds", "part-2-holds"]
+
+
+def test_plot_of_an_anyof_draws_every_alternative_marked_as_one():
+    per_seed = [{"acc": 0.6, "acc_bad": 0.59 + 0.001 * i, "cf": 0.1, "cf_bad": 0.5 + 0.01 * i} for i in range(4)]
+    claim = Claim("C7", "the wrong penalty loses accuracy or invariance", "s", "s",
+                  check=AnyOf((Order("acc_bad", "<=", "acc", margin=0.02), Ratio("cf_bad", "cf", lo=2.0))))
+    assert evaluate_claim(claim, per_seed).status == "holds"
+    parts = claim_parts(claim, per_seed)
+    assert [(p.status, p.role) for p in parts] == [("fails", "alternative"), ("holds", "alternative")]
+    assert parts[0].title.startswith("one alternative")
+    assert "part-0-fails" in draw(parts)
 
 
 def test_plot_against_a_number_shows_the_metric_itself_and_every_seed_rule_colours_seeds():

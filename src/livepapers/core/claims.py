@@ -6,7 +6,14 @@ A :class:`Claim` names the metric(s) it reads and a *check* on the shape of the 
 * :class:`Order` — an ordering, ``a < b - margin`` (or ``>``, ``<=``, ``>=``); ``b`` may be a number;
 * :class:`Ratio` — ``lo <= a / b <= hi``;
 * :class:`Slope` — the least-squares slope of ``log|y|`` against ``log|x|`` within ``[lo, hi]``;
-* :class:`AllOf` — several checks that must all hold.
+* :class:`AllOf` — several checks that must all hold;
+* :class:`AnyOf` — alternatives of which at least one must hold (the spec's "A **or** B").
+
+``AllOf`` and ``AnyOf`` nest (an ``AnyOf`` inside an ``AllOf`` and the other way round). Each member is judged
+on its own with the claim's seed rule, then combined in three-valued logic: ``AllOf`` holds if every member
+holds and fails if one fails; ``AnyOf`` holds if one member holds and fails if every member fails; otherwise
+``inconclusive``. A disjunction is therefore never judged on a per-seed "A or B" statistic (that would let A pass
+on some seeds and B on the others while neither holds on the seed means).
 
 :func:`evaluate` turns a list of per-seed metric dicts (one dict per paired seed) into one
 :class:`Verdict` per claim. Each check computes a *statistic* per seed (the value, the difference, the
@@ -19,7 +26,10 @@ ratio, the slope) and compares it with its threshold:
   whole interval fails, ``inconclusive`` if it straddles the threshold. With one seed the value itself
   is judged;
 * ``over_seeds="median"``: the median of the per-seed statistics is judged as a value;
-* ``over_seeds=AtLeast(k)``: ``holds`` when at least ``k`` seeds pass, ``fails`` when they cannot.
+* ``over_seeds=AtLeast(k)``: ``holds`` when at least ``k`` seeds pass, ``fails`` when they cannot. A seed
+  passes when every part of the check (and every precondition) passes on it together; with an ``AnyOf`` each
+  alternative is counted on its own (``AllOf(x, AnyOf(a, b))`` = ``x and a`` or ``x and b``, each needing ``k``
+  seeds).
 
 A claim may declare *preconditions* (``requires=``): checks on sanity metrics judged with the claim's own
 seed rule before the claim; unless all hold, the verdict is ``inconclusive`` with the reason in words and the
@@ -246,25 +256,66 @@ class Slope:
         return f"{what} ≥ {_fmt(self.lo)}" if self.lo is not None else f"{what} ≤ {_fmt(self.hi)}"
 
 
+def _member(c: Check, outer: type) -> str:
+    """A member's description inside a combination: a combination of the other kind in parentheses."""
+    return f"({c.describe()})" if isinstance(c, (AllOf, AnyOf)) and not isinstance(c, outer) else c.describe()
+
+
+def _check_members(kind: str, checks: object) -> None:
+    if not isinstance(checks, tuple) or not checks:
+        raise ValueError(f"{kind} needs a non-empty tuple of checks, got {checks!r}")
+    bad = [c for c in checks if not isinstance(c, (Band, Order, Ratio, Slope, AllOf, AnyOf))]
+    if bad:
+        raise ValueError(f"{kind} members must be Band, Order, Ratio, Slope, AllOf or AnyOf, got {bad[0]!r}")
+
+
 @dataclass(frozen=True)
 class AllOf:
-    """Several checks that must all hold (each judged on its own, then combined)."""
+    """Several checks that must all hold (each judged on its own, then combined: fails if one fails)."""
 
     checks: tuple[Check, ...]
 
     def __post_init__(self) -> None:
-        if not self.checks:
-            raise ValueError("AllOf needs at least one check")
+        _check_members("AllOf", self.checks)
 
     @property
     def metrics(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n for c in self.checks for n in c.metrics))
 
     def describe(self) -> str:
-        return " and ".join(c.describe() for c in self.checks)
+        return " and ".join(_member(c, AllOf) for c in self.checks)
 
 
-Check = Band | Order | Ratio | Slope | AllOf
+@dataclass(frozen=True)
+class AnyOf:
+    """Alternatives of which at least one must hold (the spec's "A or B").
+
+    Each member is judged on its own with the claim's seed rule, then combined: ``holds`` if any member holds,
+    ``fails`` if every member fails, otherwise ``inconclusive``.
+    """
+
+    checks: tuple[Check, ...]
+
+    def __post_init__(self) -> None:
+        _check_members("AnyOf", self.checks)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for c in self.checks for n in c.metrics))
+
+    def describe(self) -> str:
+        return " or ".join(_member(c, AnyOf) for c in self.checks)
+
+
+Check = Band | Order | Ratio | Slope | AllOf | AnyOf
+Simple = Band | Order | Ratio | Slope
+
+
+def _nodes(check: Check) -> tuple[Check, ...]:
+    """Every node of a check's tree: itself, then its members' nodes (depth first)."""
+    if isinstance(check, (AllOf, AnyOf)):
+        return (check, *(n for c in check.checks for n in _nodes(c)))
+    return (check,)
 
 
 @dataclass(frozen=True)
@@ -387,10 +438,9 @@ class Claim:
             raise ValueError(f"Claim {self.id}: requires must be a tuple of checks, got {type(self.requires).__name__}")
         if self.check is None and self.requires:
             raise ValueError(f"Claim {self.id}: a not-checkable claim has no preconditions")
-        parts = set() if self.check is None else {self.check, *(self.check.checks if isinstance(self.check, AllOf)
-                                                               else ())}
+        parts = set() if self.check is None else set(_nodes(self.check))
         for r in self.requires:
-            if r in parts or any(c in parts for c in (r.checks if isinstance(r, AllOf) else ())):
+            if any(c in parts for c in _nodes(r)):
                 raise ValueError(f"Claim {self.id}: its own check (or a part of it) cannot be a precondition")
 
     @property
@@ -501,54 +551,106 @@ def _judge_simple(check: Band | Order | Ratio | Slope, per_seed: Sequence[Mappin
 
 def _judge(check: Check, per_seed: Sequence[Mapping[str, float]], over_seeds: OverSeeds
            ) -> tuple[Status, str, str, tuple[float, ...]]:
-    """One check (simple or AllOf) → ``(status, measured, reason, values)``."""
-    checks = check.checks if isinstance(check, AllOf) else (check,)
-    parts = [_judge_simple(c, per_seed, over_seeds) for c in checks]
+    """One check (simple, AllOf or AnyOf, nested) → ``(status, measured, reason, values)``; every member is judged
+    on its own with the seed rule, then combined in three-valued logic."""
+    if not isinstance(check, (AllOf, AnyOf)):
+        return _judge_simple(check, per_seed, over_seeds)
+    checks = check.checks
+    parts = [_judge(c, per_seed, over_seeds) for c in checks]
+    if len(parts) == 1:
+        return parts[0]
     statuses = [p[0] for p in parts]
+    measured = "; ".join(p[1] for p in parts)
+    if isinstance(check, AnyOf):
+        if any(s == "holds" for s in statuses):
+            status: Status = "holds"
+        elif all(s == "fails" for s in statuses):
+            status = "fails"
+        else:
+            status = "inconclusive"
+        reasons = [f"{'passes' if p[0] == 'holds' else p[0]}: {_member(c, AnyOf)}" + (f" ({p[2]})" if p[2] else "")
+                   for c, p in zip(checks, parts)]
+        if status == "fails":
+            reasons = ["every alternative fails", *reasons]
+        return status, measured, "; ".join(reasons), ()
     if all(s == "holds" for s in statuses):
-        status: Status = "holds"
+        status = "holds"
     elif any(s == "fails" for s in statuses):
         status = "fails"
     else:
         status = "inconclusive"
-    measured = "; ".join(p[1] for p in parts)
-    reasons = [f"{c.describe()}: {p[2]}" if len(parts) > 1 and p[2] else p[2]
-               for c, p in zip(checks, parts) if p[2] or (len(parts) > 1 and p[0] != "holds")]
-    if len(parts) > 1:
-        failing = [c.describe() for c, p in zip(checks, parts) if p[0] == "fails"]
-        if failing:
-            reasons = [f"fails: {f}" for f in failing] + [r for r in reasons if "fails:" not in r]
-    values = parts[0][3] if len(parts) == 1 else ()
-    return status, measured, "; ".join(dict.fromkeys(r for r in reasons if r)), values
+    reasons = [f"{_member(c, AllOf)}: {p[2]}" if p[2] else p[2]
+               for c, p in zip(checks, parts) if p[2] or p[0] != "holds"]
+    failing = [_member(c, AllOf) for c, p in zip(checks, parts) if p[0] == "fails"]
+    if failing:
+        reasons = [f"fails: {f}" for f in failing] + [r for r in reasons if "fails:" not in r]
+    return status, measured, "; ".join(dict.fromkeys(r for r in reasons if r)), ()
 
 
-def _simple_checks(check: Check) -> tuple[Band | Order | Ratio | Slope, ...]:
-    return check.checks if isinstance(check, AllOf) else (check,)
+def _simple_checks(check: Check) -> tuple[Simple, ...]:
+    """Every simple check in a check's tree (AllOf and AnyOf members, nested), in order."""
+    return tuple(c for c in _nodes(check) if not isinstance(c, (AllOf, AnyOf)))
 
 
-def _seed_outcome(checks: Sequence[Band | Order | Ratio | Slope], m: Mapping[str, float]) -> bool | None:
-    """True if every check passes on this seed, False if one fails, None if undecided (a metric missing)."""
+def _alternatives(check: Check) -> list[tuple[Simple, ...]]:
+    """The check as alternatives of conjunctions (disjunctive normal form): ``AllOf(x, AnyOf(a, b))`` →
+    ``[(x, a), (x, b)]``; a check without AnyOf is one alternative, its simple checks."""
+    if isinstance(check, AnyOf):
+        return [alt for c in check.checks for alt in _alternatives(c)]
+    if isinstance(check, AllOf):
+        alts: list[tuple[Simple, ...]] = [()]
+        for c in check.checks:
+            alts = [a + b for a in alts for b in _alternatives(c)]
+        return alts
+    return [(check,)]
+
+
+def _seed_outcome(checks: Check | Sequence[Check], m: Mapping[str, float]) -> bool | None:
+    """On one seed: True if the check passes, False if it fails, None if undecided (a metric missing). A sequence
+    of checks is their conjunction; AllOf / AnyOf are combined in three-valued logic."""
+    if isinstance(checks, AnyOf):
+        outs = [_seed_outcome(c, m) for c in checks.checks]
+        return True if any(o is True for o in outs) else (None if any(o is None for o in outs) else False)
+    members = checks.checks if isinstance(checks, AllOf) else checks
+    if isinstance(members, (Band, Order, Ratio, Slope)):
+        s, _ = _stat_or_none(members, m)
+        return None if s is None else bool(members.passes(s))
     undecided = False
-    for c in checks:
-        s, _ = _stat_or_none(c, m)
-        if s is None:
-            undecided = True
-        elif not c.passes(s):
+    for c in members:
+        out = _seed_outcome(c, m)
+        if out is False:
             return False
+        undecided |= out is None
     return None if undecided else True
 
 
 def _at_least_jointly(claim: Claim, per_seed: Sequence[Mapping[str, float]], k: int) -> tuple[Status, str]:
     """``AtLeast(k)`` over whole seeds: a seed counts when its preconditions and every part of the check pass
-    on it together (never a part on one seed and another part, or the precondition, on others)."""
-    pre_checks = tuple(c for r in claim.requires for c in _simple_checks(r))
-    own = _simple_checks(claim.check)
+    on it together (never a part on one seed and another part, or the precondition, on others). With an AnyOf
+    each alternative (a conjunction, see :func:`_alternatives`) is counted on its own, then combined: holds if
+    one alternative holds, fails if every one fails."""
+    alts = _alternatives(claim.check)
+    outs = [_at_least_one(claim.requires, own, per_seed, k) for own in alts]
+    if len(outs) == 1:
+        return outs[0]
+    statuses = [o[0] for o in outs]
+    words = [f"{' and '.join(c.describe() for c in own)}: {st}" + (f" ({why})" if why else "")
+             for own, (st, why) in zip(alts, outs)]
+    if "holds" in statuses:
+        return "holds", "; ".join(words)
+    if all(st == "fails" for st in statuses):
+        return "fails", "every alternative fails: " + "; ".join(words)
+    return "inconclusive", "; ".join(words)
+
+
+def _at_least_one(requires: Sequence[Check], own: Sequence[Simple], per_seed: Sequence[Mapping[str, float]],
+                  k: int) -> tuple[Status, str]:
     n = len(per_seed)
     if n < k:
         return "inconclusive", f"only {n} seeds run, {k} needed"
     joint = claim_fail = pre_unmet = 0
     for m in per_seed:
-        pre_ok = _seed_outcome(pre_checks, m) if pre_checks else True
+        pre_ok = _seed_outcome(tuple(requires), m) if requires else True
         own_ok = _seed_outcome(own, m)
         if pre_ok is True and own_ok is True:
             joint += 1
@@ -557,7 +659,7 @@ def _at_least_jointly(claim: Claim, per_seed: Sequence[Mapping[str, float]], k: 
         elif pre_ok is not True:
             pre_unmet += 1
     if joint >= k:
-        return "holds", f"{joint} of {n} seeds pass (with their preconditions)" if pre_checks else ""
+        return "holds", f"{joint} of {n} seeds pass (with their preconditions)" if requires else ""
     if n - claim_fail < k:
         return "fails", f"{claim_fail} of {n} seeds fail the claim with its preconditions met"
     if pre_unmet:

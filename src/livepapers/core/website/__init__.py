@@ -155,7 +155,7 @@ def words(text: str, names: Any, label: Callable[[str], str]) -> str:
 
 
 def _cards(paper: registry.Paper, runs: list[RunRecord], out: Path, label: Callable[[str], str]) -> list[Card]:
-    from livepapers.core.claims import AllOf, describe_rule
+    from livepapers.core.claims import AllOf, AnyOf, describe_rule
 
     units = {n: m.unit for n, m in (paper.metrics or {}).items()}
     cards = []
@@ -171,7 +171,8 @@ def _cards(paper: registry.Paper, runs: list[RunRecord], out: Path, label: Calla
                               for p in (first or {}).get("preconditions", [])]
         if first:
             card.reason = words(first.get("reason", ""), names, label)
-            n_parts = len(c.check.checks) if isinstance(c.check, AllOf) else 1
+            flat = isinstance(c.check, AllOf) and not any(isinstance(x, (AllOf, AnyOf)) for x in c.check.checks)
+            n_parts = len(c.check.checks) if flat else 1  # a nested and/or is written out, never counted
             card.expected = (f"{n_parts} checks, every one must pass (each drawn below)" if n_parts > 3
                              else words(first.get("expected", ""), names, label))
         for run, (tier, v) in zip(runs, vs):

@@ -1,4 +1,4 @@
-"""Claim plots: every check of a claim (each part of an AllOf, and each precondition) on its own number line.
+"""Claim plots: every check of a claim (each part of an AllOf or AnyOf, and each precondition) on its own number line.
 
 A part's per-seed statistics are recomputed from the run's per-seed metrics with the claim's own check, so the
 plot shows exactly what was judged: the seeds as dots, the mean with its 95 % t-interval (seed rule ``mean``) or
@@ -18,6 +18,7 @@ import numpy as np
 
 from livepapers.core.claims import (
     AllOf,
+    AnyOf,
     AtLeast,
     Band,
     Claim,
@@ -45,7 +46,7 @@ class Part:
     label: str  # what is on the axis, in words
     expectation: str  # what it should be, in words
     describe: str  # the check as the engine writes it
-    role: str  # "claim" or "precondition"
+    role: str  # "claim", "alternative" (a member of an AnyOf: one of them must pass) or "precondition"
     status: str  # holds | fails | inconclusive
     reason: str = ""
     values: list[float] = field(default_factory=list)  # per seed (or per repeat)
@@ -60,7 +61,7 @@ class Part:
 
     @property
     def title(self) -> str:
-        role = "precondition · " if self.role == "precondition" else ""
+        role = {"precondition": "precondition · ", "alternative": "one alternative · "}.get(self.role, "")
         return f"{role}{self.label}"
 
 
@@ -146,15 +147,24 @@ def part_of(check: Band | Order | Ratio | Slope, per_seed: Sequence[Mapping[str,
     return part
 
 
+def _leaves(check: object, in_any: bool = False) -> list[tuple[Band | Order | Ratio | Slope, bool]]:
+    """The simple checks of a check's tree, each with whether it sits inside an AnyOf."""
+    if isinstance(check, (AllOf, AnyOf)):
+        return [x for c in check.checks for x in _leaves(c, in_any or isinstance(check, AnyOf))]
+    return [(check, in_any)]
+
+
 def claim_parts(claim: Claim, per_seed: Sequence[Mapping[str, float]], label: Labeller | None = None,
                 units: Mapping[str, str] | None = None) -> list[Part]:
-    """Every simple check of ``claim`` (its AllOf parts, then its preconditions), failing ones first."""
+    """Every simple check of ``claim`` (the parts of its AllOf / AnyOf, nested, then its preconditions), failing
+    ones first; a part inside an AnyOf has the role "alternative"."""
     if claim.check is None:
         return []
     label = label or (lambda n: n)
-    own = claim.check.checks if isinstance(claim.check, AllOf) else (claim.check,)
-    pre = [c for r in claim.requires for c in (r.checks if isinstance(r, AllOf) else (r,))]
-    parts = [part_of(c, per_seed, claim.over_seeds, label, units) for c in own]
+    own = _leaves(claim.check)
+    pre = [c for r in claim.requires for c, _ in _leaves(r)]
+    parts = [part_of(c, per_seed, claim.over_seeds, label, units, role="alternative" if alt else "claim")
+             for c, alt in own]
     parts += [part_of(c, per_seed, claim.over_seeds, label, units, role="precondition") for c in pre]
     return sorted(parts, key=lambda p: STATUS_RANK.get(p.status, 1))  # stable: the claim's order within a status
 
