@@ -97,6 +97,16 @@ def test_token_nlls_padding_safe_and_bos(tok, tiny_model):
     assert batched[0][0] == pytest.approx(-float(lp[ids[0]]), rel=1e-5)
 
 
+def test_token_nlls_truncates_to_the_context(tok, tiny_model):
+    long = " ".join(["the secret code of someone is 123456"] * 40)  # far more than 128 tokens
+    n_tok = len(tok(long, add_special_tokens=False)["input_ids"])
+    assert n_tok > 128
+    nll = token_nlls(tiny_model, tok, [long, "the cat"])  # without truncation the position embeddings overflow
+    assert nll[0].shape == (127,)  # BOS + the first 127 tokens fill the 128 positions
+    head = tok.decode(tok(long, add_special_tokens=False)["input_ids"][:127])
+    np.testing.assert_allclose(nll[0], token_nlls(tiny_model, tok, [head])[0], rtol=1e-4, atol=1e-5)
+
+
 def test_score_samples_directions_and_lowercase(tok, tiny_model):
     texts = ["all lowercase text here", "Some Capitalised Text Here"]
     df = score_samples(texts, tiny_model, tok, {"small": tiny_model}, window=4)

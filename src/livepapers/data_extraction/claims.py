@@ -105,6 +105,15 @@ for _k, _d in (("mit_greedy_chars", "characters of the MIT licence SmolLM2-135M 
                ("mit_log_ppl", "log-perplexity of the MIT licence under SmolLM2-135M"),
                ("fresh_log_ppl", "log-perplexity of a fresh generated sentence under SmolLM2-135M")):
     METRICS[f"real_model/{_k}"] = Metric(_d, "", None, profiles=())
+for _s in ("top_n", "temperature_decay", "internet"):
+    METRICS[f"real_model/samples_per_s/{_s}"] = Metric(f"SmolLM2-135M samples per second, {_s}", "samples/s", True,
+                                                      machine=True, profiles=())
+    METRICS[f"real_model/dup_rate/{_s}"] = Metric(f"trigram duplicate rate of SmolLM2-135M's {_s} samples", "", None,
+                                                  profiles=())
+    METRICS[f"real_model/log_ppl/{_s}"] = Metric(f"mean log-perplexity of SmolLM2-135M's {_s} samples", "nats",
+                                                 None, profiles=())
+    METRICS[f"real_model/zlib_score/{_s}"] = Metric(f"mean zlib score of SmolLM2-135M's {_s} samples", "", None,
+                                                    profiles=())
 
 
 def _url_order(a: str, b: str, op: str) -> Order:

@@ -61,7 +61,9 @@ class Config:
     small: tuple[int, int, int] = (1, 64, 2)
     epochs: int = 3
     lr: float = 1e-3
-    batch_size: int = 32
+    # the spec's 32 rows is 75 AdamW steps in 3 epochs, too few to learn bigram statistics; 4 rows = 597 steps,
+    # chosen by held-out NLL on a pilot replicate (benchmarks/bench_data_extraction_batch_pilot.py; Deviations)
+    batch_size: int = 4
     warmup: int = 20
     # attack
     n_samples: int = 500  # N per strategy
@@ -441,7 +443,10 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
     if config.real_model:
         from .real_model import smollm2_demo
 
-        metrics |= smollm2_demo(ctx)
+        # "Internet" prompts for the real model: held-out text of the same generator (a small, independent stream)
+        held = make_secret_corpus(torch.Generator().manual_seed(ctx.seed), 6_000, 2_500, n_cards=6, dup_per_group=1,
+                                  ids_per_count=1, canaries_per_count=1, licence_copies=3).heldout
+        metrics |= smollm2_demo(ctx, prompts=held)
     return metrics
 
 

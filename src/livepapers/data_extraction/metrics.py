@@ -47,7 +47,9 @@ def token_nlls(model, tokenizer, texts: Sequence[str], add_bos: bool = True, bat
     """Per-token NLL (nats) of each text under ``model``: a list of arrays of length n_tokens (padding-safe).
 
     Texts are right-padded in batches with an attention mask; padded positions never enter the NLL. With
-    ``add_bos`` the BOS token is prepended and the first real token is scored too.
+    ``add_bos`` the BOS token is prepended and the first real token is scored too. A text longer than the model's
+    context (``config.n_positions`` / ``max_position_embeddings``) is truncated to it: only its first n_ctx tokens
+    (BOS included) are scored.
     """
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (bos if bos is not None else 0)
@@ -56,6 +58,10 @@ def token_nlls(model, tokenizer, texts: Sequence[str], add_bos: bool = True, bat
         if bos is None:
             raise ValueError("add_bos=True but the tokenizer has no BOS/EOS token")
         encs = [[bos, *e] for e in encs]
+    cfg = getattr(model, "config", None)
+    n_ctx = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    if n_ctx:
+        encs = [e[:n_ctx] for e in encs]
     out: list[np.ndarray] = [np.zeros(0)] * len(encs)
     order = sorted(range(len(encs)), key=lambda i: len(encs[i]))  # similar lengths per batch: less padding
     batches = range(0, len(order), batch_size)

@@ -6,7 +6,8 @@ a 6-digit secret is exactly 6 tokens and a canary prefix tokenises identically f
 text is always encodable (byte level). ``<|endoftext|>`` is BOS, EOS and pad.
 
 Training: documents joined with EOS and cut into 128-token rows; AdamW, ``warmup`` linear steps then cosine to 0,
-weight decay 0.01, batch 32 rows; the row order of each epoch comes from ``generator`` (so models of different
+weight decay 0.01, ``batch_size`` rows (the spec's 32; the default profile uses 4, see the README's Deviations); the
+row order of each epoch comes from ``generator`` (so models of different
 sizes trained with equal generators see the same data in the same order).
 """
 

