@@ -6,17 +6,20 @@ content-only Bayes accuracy on the in-distribution test set within ±0.03 of its
 0.736 causal) — for C1–C4; (2) ERM learned — its in-distribution test accuracy ≥ the train-distribution Bayes
 accuracy on the same test set − 3 points — for C1–C3.
 
-C2's "A or B" is one statistic per seed, ``c2/score = max(A's margin ratio, B's margin ratio)``, ≥ 1 exactly when A
-or B passes on that seed (the engine has no disjunction); both parts are reported as metrics. C4's p-values come
-from prepare (one sample per seed); every seed reports the same median / max, so the seed rule judges that value.
+C1's accuracy condition includes the spec's λ* fallback: "if no λ qualifies, λ* = 1 and C1's accuracy condition is
+reported as failing" — ``<s>/lambda_star_qualified ≥ 1`` is a part of C1's own check (the claim's condition, not a
+precondition). C2's "A or B" is an ``AnyOf`` of the two arms, each the spec's check on its own metrics judged on the
+seed means (t-interval) like every other check, then combined (holds if one arm holds, fails if both fail); the
+per-arm statistics are also reported as ``c2/acc_gap`` and ``c2/cf_ratio``. C4's p-values come from prepare (one
+sample per seed); every seed reports the same median / max, so the seed rule judges that value.
 """
 
 from __future__ import annotations
 
-from livepapers.core.claims import AllOf, Band, Claim, Metric, Order, Ratio, profiles_where
+from livepapers.core.claims import AllOf, AnyOf, Band, Claim, Metric, Order, Ratio, profiles_where
 
 from .data import STRUCTURES
-from .experiment import PROFILES, Config, fmt, matched
+from .experiment import PROFILES, Config, fmt, matched, mismatched
 
 CONTENT_BAYES = {"anticausal": 0.8386, "causal": 0.736}
 TRAIN_BAYES = {"anticausal": 0.931, "causal": 0.834}
@@ -92,8 +95,6 @@ def _build_metrics() -> dict[str, Metric]:
             f"{n}: accuracy of the matched − the mismatched penalty at λ* "
             + ("(in-distribution)" if s == "anticausal" else f"(association {_A_LO})"), "", None)
         out[f"{s}/c2/cf_ratio"] = Metric(f"{n}: CF-change of the mismatched / the matched penalty at λ*", "", None)
-        out[f"{s}/c2/score"] = Metric(f"{n}: max of C2's two margins, each as a fraction of its threshold "
-                                      "(≥ 1: the mismatched penalty is worse)", "", True)
         for t, w in (("marg", "marginal"), ("cond", "conditional")):
             for q in ("median", "min", "max"):
                 out[f"{s}/c4/{t}_p_{q}"] = Metric(f"{n}: {q} over seeds of the {w} MMD permutation-test p-value of "
@@ -121,25 +122,29 @@ def _c1(s: str) -> Claim:
                     + ("9" if s == "anticausal" else "10") + " points",
         check=AllOf((Ratio(f"{s}/{ma}/cf_change", f"{s}/erm/cf_change", hi=0.35),
                      Band(f"{s}/erm/cf_change", lo=0.10),
-                     Band(f"{s}/{ma}/gap_content", lo=-0.03))),
+                     Band(f"{s}/{ma}/gap_content", lo=-0.03),
+                     Band(f"{s}/lambda_star_qualified", lo=1.0))),  # spec: no λ qualifies -> C1's accuracy fails
         requires=_gates(s),
     )
 
 
 def _c2(s: str) -> Claim:
-    ma = matched(s)
+    ma, mi = matched(s), mismatched(s)
+    more_cf = Ratio(f"{s}/{mi}/cf_change", f"{s}/{ma}/cf_change", lo=2.0)
     if s == "anticausal":
         st = ("the mismatched marginal penalty at λ* loses ≥ 2 points of in-distribution accuracy against the "
               "conditional one, or keeps ≥ 2× its CF-change")
+        arms = (Order(f"{s}/{mi}/acc@{_A_IN}", "<=", f"{s}/{ma}/acc@{_A_IN}", margin=0.02), more_cf)
     else:
         st = ("the mismatched conditional penalty at λ* keeps ≥ 2× the marginal one's CF-change, or loses ≥ 3 "
               f"points against it at the flipped association {_A_LO}")
+        arms = (more_cf, Order(f"{s}/{mi}/acc@{_A_LO}", "<=", f"{s}/{ma}/acc@{_A_LO}", margin=0.03))
     return Claim(
         id=f"C2{SUFFIX[s]}",
         statement=f"({NAMES[s]}) The right penalty depends on the causal structure ({ma} here): {st}.",
         source="§3 Theorem 3.2, §5",
         paper_value="qualitative: the wrong signature gives no invariance and/or lost accuracy",
-        check=Band(f"{s}/c2/score", lo=1.0),
+        check=AnyOf(arms),
         requires=_gates(s),
     )
 
