@@ -5,11 +5,13 @@ FV-WENO5 + SSP-RK3) is timed for the full solve t = 0 … 4 and scored against t
 convention); MP-PDE (H = 64, M = 4 as in the default profile, and the paper's H = 128, M = 6) is timed for the
 8-window rollout of steps 50–249 and scored on the official-convention labels it is trained on (the spec's C5
 protocol). With ``--steps > 0`` the H = 64 model is first trained like arm R1 of the default profile, so its error is
-meaningful; the H = 128 model is timed untrained (a rollout's cost does not depend on the weights). Times are the
-best of ``--repeats`` after a warm-up; ratios are against WENO5 at nx = 40 measured in the same run. Absolute numbers
-depend on the machine and are reported, never asserted. Writes ``benchmarks/results/mp_pde.json``.
+meaningful; the H = 128 model is timed untrained (a rollout's cost does not depend on the weights). All solvers are
+timed interleaved (one untimed warm-up call of each, then ``--repeats`` rounds calling each in turn, order reversed
+every other round; best per solver — the protocol of the reproduction's C5); ratios are against WENO5 at nx = 40
+measured in the same run. Absolute numbers depend on the machine and are reported, never asserted. Writes
+``benchmarks/results/mp_pde.json``.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_mp_pde.py [--batch 32] [--repeats 3] [--steps 800]
+    OMP_NUM_THREADS=1 python benchmarks/bench_mp_pde.py [--batch 32] [--repeats 7] [--steps 800]
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ import torch
 
 from livepapers.core.bench import write_results
 from livepapers.mp_pde import MPPDE, accumulated_error, generate_dataset, train, trajectories
-from livepapers.mp_pde.benchmark import time_rollout, time_weno
+from livepapers.mp_pde.benchmark import rollout_call, time_interleaved, weno_call
 from livepapers.mp_pde.data import block_average
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--steps", type=int, default=800, help="training steps of the H = 64 model (0: untrained)")
     ap.add_argument("--n-train", type=int, default=256)
     args = ap.parse_args(argv)
@@ -40,11 +42,15 @@ def main(argv: list[str] | None = None) -> dict:
     fv = generate_dataset("E1", args.n_train, 0, args.batch, g(), nx=(40,), weno_nx=(), convention="fv",
                           splits=("test",))
     print(f"data: {time.perf_counter() - t0:.1f} s")
-    rows = []
+    calls, sizes, outs, names = {}, {}, {}, {}
+
+    def keep(name: str, call):
+        return lambda: outs.__setitem__(name, call())
+
     for nx in (40, 50, 100, 200):
-        ms, u = time_weno(fv, nx, batch=args.batch, repeats=args.repeats)
-        err = float(accumulated_error(u, block_average(fv["test"]["u_ref"], nx)).mean())
-        rows.append({"solver": f"WENO5 fv nx{nx}", "ms_per_traj": ms, "acc_err": err})
+        name = f"WENO5 fv nx{nx}"
+        call, sizes[name] = weno_call(fv, nx, batch=args.batch)
+        calls[name] = keep(name, call)
     te = trajectories(off, "test", 40)
     for hidden, layers in ((64, 4), (128, 6)):
         torch.manual_seed(0)
@@ -55,10 +61,21 @@ def main(argv: list[str] | None = None) -> dict:
             train(model, trajectories(off, "train", 40), steps=args.steps, lr=1e-3, unrolling=2, schedule="cosine",
                   epoch_steps=max(1, args.steps // 4), generator=torch.Generator().manual_seed(1))
             print(f"trained H=64 for {args.steps} steps in {time.perf_counter() - t1:.0f} s")
-        ms, pred = time_rollout(model, te, batch=args.batch, repeats=args.repeats)
-        err = float(accumulated_error(pred, te.u[: pred.shape[0]]).mean()) if trained else float("nan")
-        rows.append({"solver": f"MP-PDE H{hidden} M{layers}" + ("" if trained else " (untrained, timing only)"),
-                     "ms_per_traj": ms, "acc_err": err})
+        name = f"MP-PDE H{hidden} M{layers}" + ("" if trained else " (untrained, timing only)")
+        call, sizes[name] = rollout_call(model, te, batch=args.batch)
+        calls[name], names[name] = keep(name, call), trained
+    # interleave: WENO5 nx40, MP-PDE H64, then the rest
+    order = ["WENO5 fv nx40", *[n for n in calls if n.startswith("MP-PDE")], "WENO5 fv nx50", "WENO5 fv nx100",
+             "WENO5 fv nx200"]
+    sec = time_interleaved({n: calls[n] for n in order}, args.repeats)
+    rows = []
+    for name in calls:
+        if name.startswith("WENO5"):
+            nx = int(name.rsplit("nx", 1)[1])
+            err = float(accumulated_error(outs[name], block_average(fv["test"]["u_ref"][: sizes[name]], nx)).mean())
+        else:
+            err = float(accumulated_error(outs[name], te.u[: sizes[name]]).mean()) if names[name] else float("nan")
+        rows.append({"solver": name, "ms_per_traj": 1e3 * sec[name] / sizes[name], "acc_err": err})
     base = rows[0]["ms_per_traj"]
     print(f"{'solver':40s} {'ms/traj':>9s} {'traj/s':>9s} {'× WENO5 nx40':>13s} {'acc. error':>11s}")
     for r in rows:
