@@ -10,6 +10,7 @@ from livepapers.core.registry import PaperInfo
 
 from . import data
 from .data import Fact, KnowledgeBase, build_tokenizer, make_knowledge_base
+from .diagnostics import score_gap_alignment, score_gap_gradients
 from .neurons import (
     EditResult,
     KnowledgeNeurons,
@@ -17,6 +18,7 @@ from .neurons import (
     coarse_neurons,
     refine_neurons,
     refine_relation_from_coarse,
+    relation_generic,
     riemann_alphas,
     weights_checksum,
 )
@@ -56,7 +58,10 @@ __all__ = [
     "model_config",
     "refine_neurons",
     "refine_relation_from_coarse",
+    "relation_generic",
     "riemann_alphas",
+    "score_gap_alignment",
+    "score_gap_gradients",
     "template_accuracy",
     "train_mlm",
     "weights_checksum",

@@ -25,7 +25,14 @@ from livepapers.core.runs import RunContext
 
 from . import figures
 from .data import KnowledgeBase, build_tokenizer, make_knowledge_base
-from .neurons import KnowledgeNeurons, Neuron, coarse_neurons, refine_relation_from_coarse, weights_checksum
+from .neurons import (
+    KnowledgeNeurons,
+    Neuron,
+    coarse_neurons,
+    refine_relation_from_coarse,
+    relation_generic,
+    weights_checksum,
+)
 from .training import HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, load_mlm, model_config, template_accuracy, train_mlm
 
 KB_FILE = "knowledge_base.json"
@@ -71,6 +78,7 @@ class Config:
     c1: float = 1.0
     c2_grid: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     generic_frac: float = 0.1  # neurons that are knowledge neurons of > 10 % of a relation's facts are dropped
+    generic_filter: str = "spec"  # "spec": count > 0.1·N; "official": select_kn's 1 + count > 0.1·N (Deviations)
     n_side_facts: int = 5
     n_relation_neurons: int = 20
     erase_value: str = "zero"
@@ -81,6 +89,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.riemann not in ("left", "right", "linspace"):
             raise ValueError(f"riemann must be left, right or linspace, got {self.riemann!r}")
+        if self.generic_filter not in ("spec", "official"):
+            raise ValueError(f"generic_filter must be spec or official, got {self.generic_filter!r}")
         if self.erase_value not in ("zero", "unk"):
             raise ValueError(f"erase_value must be zero or unk, got {self.erase_value!r}")
         if self.n_update + self.n_update_select > self.n_analysed:
@@ -355,10 +365,8 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
     # -- C4: updating facts (§7)
     t = time.perf_counter()
     g4 = ctx.generator(4)
-    generic: dict[str, set[Neuron]] = {}
-    for r in kb.relations:
-        c = Counter(nr for f in analysed[r] for nr in kn_of[f.id])
-        generic[r] = {nr for nr, k in c.items() if k > cfg.generic_frac * len(analysed[r])}
+    generic = {r: relation_generic([kn_of[f.id] for f in analysed[r]], cfg.generic_frac,
+                                   official=cfg.generic_filter == "official") for r in kb.relations}
 
     def plan(f) -> dict | None:
         """The edit of one fact: prompt, target o', neurons and side-effect prompts (drawn once, reused)."""

@@ -128,6 +128,20 @@ def refine_relation_from_coarse(coarse: Mapping[Any, Sequence[Sequence[Neuron]]]
     return sets, round(p, 10)
 
 
+def relation_generic(sets: Sequence[Sequence[Neuron]], frac: float = 0.1, official: bool = False) -> set[Neuron]:
+    """Relation-generic neurons that the fact update (§7) removes from a fact's set.
+
+    ``sets``: the refined knowledge-neuron sets of the N facts of one relation. The spec (and the paper's text):
+    a neuron that is a knowledge neuron of more than ``frac · N`` of them, ``count > frac · N``. ``official=True``
+    follows ``select_kn`` of the official ``6_edit_knowledge_sampled.py``, which seeds its counter with the fact's
+    own set and then counts every set of the relation, the fact's own included, so a kept neuron's count is
+    ``1 + count``: the test is ``1 + count > frac · N`` (at N = 20 any neuron shared with one other fact goes).
+    """
+    counts = Counter(nr for s in sets for nr in set(map(tuple, s)))
+    extra = 1 if official else 0
+    return {nr for nr, k in counts.items() if k + extra > frac * len(sets)}
+
+
 def weights_checksum(model: nn.Module) -> str:
     """BLAKE2 digest of every parameter and buffer (names, dtypes, shapes, bytes): equal iff bit-identical."""
     h = hashlib.blake2b(digest_size=16)
