@@ -2,9 +2,10 @@
 
 Thresholds: /work/shared/papers/knowledge-neurons.md, "Checks". Relative changes are in percent. Preconditions
 (issue 21, per seed): (1) the MLM learned its facts (top-1 ≥ 90 % on the training templates; C1–C5); (2) there
-are neurons to study (≥ 60 of the 120 analysed facts have a refined knowledge neuron; C1, C3, C4); (3) every
-intervention was undone exactly (weights checksum after = before, no hook left; C1, C3, C4, C5). Gates (1) and
-(2) are per-seed indicators, so one seed that misses makes the claim inconclusive.
+are neurons to study (≥ 60 of the 120 analysed facts have a refined knowledge neuron; C1, C3, C4, C5 — C5 erases
+the relation's most frequent knowledge neurons, so it needs them too); (3) every intervention was undone exactly
+(weights checksum after = before, no hook left; C1, C3, C4, C5). Gates (1) and (2) are per-seed indicators, so
+one seed that misses makes the claim inconclusive.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ METRICS: dict[str, Metric] = {
                                 "%", True),
     "gate.train_ok": Metric("1 if this seed's training top-1 ≥ 90 % (gate of C1–C5)", "", True),
     "gate.kn_facts": Metric("analysed facts with at least one refined knowledge neuron (of 120)", "", True),
-    "gate.kn_facts_ok": Metric("1 if ≥ 60 analysed facts have a refined knowledge neuron (gate of C1, C3, C4)", "",
-                               True),
+    "gate.kn_facts_ok": Metric("1 if ≥ 60 analysed facts have a refined knowledge neuron (gate of C1, C3–C5)",
+                               "", True),
     "gate.interventions": Metric("interventions checked (suppress, amplify, edit, erase)", "", None),
     "gate.restore_mismatches": Metric("interventions after which the weights checksum differed or a hook was left "
                                       "(gate of C1, C3, C4, C5)", "", False),
@@ -158,7 +159,7 @@ CLAIMS: tuple[Claim, ...] = (
             Band("c5.margin_other", lo=0.0),
             Band("c5.acc_drop_pts", lo=20.0),
         )),
-        requires=TRAINED + RESTORED,
+        requires=TRAINED + HAS_NEURONS + RESTORED,
     ),
 )
 
