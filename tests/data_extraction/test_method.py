@@ -305,6 +305,33 @@ def test_train_small_gpt_learns_and_is_deterministic(small_corpus, tok):
         train_small_gpt(make_rows(small_corpus.documents, tok, 200), tok, cfg, 1, 1e-3, torch.Generator())
 
 
+def test_gradient_clipping_bounds_the_applied_gradient(small_corpus, tok, monkeypatch):
+    """``max_grad_norm`` clips the global gradient norm before every AdamW step (and only then)."""
+    rows = make_rows(small_corpus.documents[:10], tok, 64)
+    cfg = gpt2_config((1, 32, 2), len(tok), 64)
+    seen: list[float] = []
+    real_step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        g = [p.grad for grp in self.param_groups for p in grp["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in g]))))
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    train_small_gpt(rows, tok, cfg, 1, 1e-3, torch.Generator().manual_seed(0), batch_size=4, warmup=2)
+    unclipped = list(seen)
+    seen.clear()
+    train_small_gpt(rows, tok, cfg, 1, 1e-3, torch.Generator().manual_seed(0), batch_size=4, warmup=2,
+                    max_grad_norm=0.5)
+    assert max(unclipped) > 0.5  # the bound binds on this model, so the test can fail
+    assert max(seen) <= 0.5 + 1e-4
+    # the default profile's recipe: batch 4, clipping at 1.0 (the spec's 3 epochs, lr 1e-3, 20 warm-up steps)
+    from livepapers.data_extraction.experiment import PROFILES
+
+    c = PROFILES["default"].config
+    assert (c.batch_size, c.grad_clip, c.epochs, c.lr, c.warmup) == (4, 1.0, 3, 1e-3, 20)
+
+
 def test_temperature_decay_schedule():
     proc = TemperatureDecay(prompt_len=10, t_start=10.0, t_end=1.0, decay_tokens=20)
     assert [proc.temperature(j) for j in (0, 10, 20, 50)] == pytest.approx([10.0, 5.5, 1.0, 1.0])

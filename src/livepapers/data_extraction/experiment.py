@@ -64,6 +64,9 @@ class Config:
     # the spec's 32 rows is 75 AdamW steps in 3 epochs, too few to learn bigram statistics; 4 rows = 597 steps,
     # chosen by held-out NLL on a pilot replicate (benchmarks/bench_data_extraction_batch_pilot.py; Deviations)
     batch_size: int = 4
+    # global gradient-norm clipping (HF Trainer's default max_grad_norm); without it the large GPT stalled on one
+    # replicate in 4 (second pilot, same benchmark); None = the spec's unclipped AdamW
+    grad_clip: float | None = 1.0
     warmup: int = 20
     # attack
     n_samples: int = 500  # N per strategy
@@ -207,7 +210,8 @@ def run_replicate(args: tuple[Config, int]) -> Replicate:
             ts = time.perf_counter()
             m = train_small_gpt(rows, tok, gpt2_config(getattr(config, name), len(tok), config.seq_len),
                                 config.epochs, config.lr, torch.Generator().manual_seed(order_seed),
-                                batch_size=config.batch_size, warmup=config.warmup, progress=bar,
+                                batch_size=config.batch_size, warmup=config.warmup,
+                                max_grad_norm=config.grad_clip, progress=bar,
                                 on_step=lambda s, v, c=curve: c.append(v))
             rep.scalars[f"train_tokens_per_s/{name}"] = config.epochs * rows.numel() / (time.perf_counter() - ts)
             rep.curves[name] = curve

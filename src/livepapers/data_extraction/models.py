@@ -76,11 +76,14 @@ def gpt2_config(size: str | tuple[int, int, int], vocab_size: int, n_positions: 
 
 def train_small_gpt(rows: torch.Tensor, tokenizer: PreTrainedTokenizerFast, gpt2_config: GPT2Config, epochs: int,
                     lr: float, generator: torch.Generator, *, batch_size: int = 32, warmup: int = 20,
-                    weight_decay: float = 0.01, progress: Callable | None = None,
+                    weight_decay: float = 0.01, max_grad_norm: float | None = None,
+                    betas: tuple[float, float] = (0.9, 0.999), progress: Callable | None = None,
                     on_step: Callable[[int, float], None] | None = None) -> GPT2LMHeadModel:
     """Train a ``GPT2LMHeadModel`` on ``rows`` ``(n_rows, T)`` for ``epochs`` epochs (next-token cross-entropy).
 
-    The initial weights and the per-epoch row order are drawn from ``generator``. ``on_step(step, loss)`` sees the
+    ``max_grad_norm``: clip the global gradient norm to it before each step (None: no clipping, the spec's recipe);
+    ``betas``: AdamW's (β1, β2). The initial weights and the per-epoch row order are drawn from ``generator``.
+    ``on_step(step, loss)`` sees the
     training loss of every step (for learning curves). Raises ``FloatingPointError`` on a non-finite loss.
     """
     if rows.ndim != 2 or rows.shape[0] == 0:
@@ -96,7 +99,7 @@ def train_small_gpt(rows: torch.Tensor, tokenizer: PreTrainedTokenizerFast, gpt2
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=betas)
     n = rows.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
@@ -117,6 +120,8 @@ def train_small_gpt(rows: torch.Tensor, tokenizer: PreTrainedTokenizerFast, gpt2
                 raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             opt.step()
             if on_step is not None:
                 on_step(step, float(loss.detach()))
