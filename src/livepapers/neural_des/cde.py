@@ -44,7 +44,11 @@ class _CDEVectorField(nn.Module):
     def forward(self, s: Tensor, z: Tensor) -> Tensor:
         self.nfe += 1
         fz = self.func(s, z)  # (..., w, c)
-        dX = self.X.derivative(s)  # (..., c)
+        # ``s`` is detached: torchdiffeq 0.2.5's adjoint sets ``requires_grad_(True)`` on the time tensor in place,
+        # so without the detach the backward solve would carry a time adjoint a_t = −∫ a_zᵀ f(z) d²X/ds² ds and
+        # error-control it; d²X/ds² jumps at every knot of a C¹ Hermite path, so a_t dominated the error norm.
+        # Nothing needs dL/ds here (the output times are fixed), forward values and parameter gradients are unchanged.
+        dX = self.X.derivative(s.detach() if isinstance(s, Tensor) else s)  # (..., c)
         return (fz @ dX.unsqueeze(-1)).squeeze(-1)
 
 
