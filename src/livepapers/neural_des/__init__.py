@@ -14,7 +14,7 @@ from livepapers.core.registry import PaperInfo
 from . import data
 from .baselines import GRUD, ODERNN, GRUDelta
 from .brownian import BrownianInterval, VirtualBrownianTree
-from .cde import CDEFunc, NeuralCDE, NeuralODE, cdeint
+from .cde import CDEFunc, NeuralCDE, NeuralODE, cdeint, intensity_channels
 from .gan import CDEDiscriminator, LipSwish, SDEGenerator, train_sde_gan
 from .interpolation import (
     CubicSpline,
@@ -45,6 +45,7 @@ __all__ = [
     "cdeint",
     "data",
     "hermite_cubic_coefficients_with_backward_differences",
+    "intensity_channels",
     "linear_interpolation_coeffs",
     "natural_cubic_coeffs",
     "parasitic_root",

@@ -26,7 +26,7 @@ from .interpolation import (
     natural_cubic_coeffs,
 )
 
-__all__ = ["CDEFunc", "NeuralCDE", "NeuralODE", "cdeint", "rms_norm_full"]
+__all__ = ["CDEFunc", "NeuralCDE", "NeuralODE", "cdeint", "intensity_channels", "rms_norm_full", "rms_seminorm"]
 
 FIXED = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -134,13 +134,19 @@ class NeuralCDE(nn.Module):
         width, depth: the vector field's MLP (torchcde example: 128, 1; the NCDE paper's UEA runs: 32, 3).
         interpolation: "hermite" (default), "natural" or "linear".
         method: solver (``rk4`` with step 1 in the index parameterisation by default).
+        intensity: append, per data channel, the cumulative count of its observations ("observational
+            intensity", the NCDE paper's "OI" variant); then ``input_channels = 1 + 2v``. Off by default.
     """
 
     def __init__(self, input_channels: int, hidden_channels: int, output_channels: int, width: int = 128,
-                 depth: int = 1, interpolation: str = "hermite", method: str = "rk4") -> None:
+                 depth: int = 1, interpolation: str = "hermite", method: str = "rk4", intensity: bool = False) -> None:
         super().__init__()
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+        if intensity and (input_channels - 1) % 2:
+            raise ValueError(f"with intensity=True input_channels must be 1 + 2v (time, v values, v counts), "
+                             f"got {input_channels}")
+        self.intensity = intensity
         self.func = CDEFunc(input_channels, hidden_channels, width, depth)
         self.initial = nn.Linear(input_channels, hidden_channels)
         self.readout = nn.Linear(hidden_channels, output_channels)
@@ -148,8 +154,18 @@ class NeuralCDE(nn.Module):
         self.input_channels = input_channels
 
     def coeffs(self, times: Tensor, values: Tensor) -> Tensor:
-        """Path coefficients from ``times: (b, n)`` and ``values: (b, n, v)`` (NaN = missing)."""
-        x = torch.cat([times.unsqueeze(-1), values], dim=-1)
+        """Path coefficients from ``times: (b, n)`` and ``values: (b, n, v)`` (NaN = missing).
+
+        The path's channels are ``(t, x_1..x_v)``, and with ``intensity=True`` also ``(c_1..c_v)``, the cumulative
+        observation counts (:func:`intensity_channels`).
+        """
+        parts = [times.unsqueeze(-1), values]
+        if self.intensity:
+            parts.append(intensity_channels(values))
+        x = torch.cat(parts, dim=-1)
+        if x.shape[-1] != self.input_channels:
+            raise ValueError(f"the path has {x.shape[-1]} channels (time, {values.shape[-1]} values"
+                             f"{', counts' if self.intensity else ''}) but the model expects {self.input_channels}")
         if self.interpolation == "hermite":
             return hermite_cubic_coefficients_with_backward_differences(x)
         if self.interpolation == "natural":
@@ -172,9 +188,26 @@ class NeuralCDE(nn.Module):
         return self.forward_coeffs(self.coeffs(times, values))
 
 
+def intensity_channels(values: Tensor) -> Tensor:
+    """Observational intensity: ``c_j[i]`` = number of observed (non-NaN) entries of channel ``j`` at indices ≤ i.
+
+    ``values: (..., n, v)`` with NaN = missing → ``(..., n, v)`` counts (never NaN, non-decreasing).
+    """
+    return (~torch.isnan(values)).to(values.dtype).cumsum(dim=-2)
+
+
 def rms_norm_full(tensor_tuple: tuple[Tensor, ...]) -> Tensor:
     """RMS over the whole augmented adjoint state ``(t, z, a_z, a_θ)`` — the seminorm paper's baseline norm."""
     flat = torch.cat([x.reshape(-1) for x in tensor_tuple])
+    return flat.pow(2).mean().sqrt()
+
+
+def rms_seminorm(tensor_tuple: tuple[Tensor, ...]) -> Tensor:
+    """RMS over ``(t, z, a_z)`` only — the seminorm paper's seminorm (its pair is :func:`rms_norm_full`).
+
+    torchdiffeq's ``norm="seminorm"`` is instead a max over the RMS of each of ``t``, ``z``, ``a_z``.
+    """
+    flat = torch.cat([x.reshape(-1) for x in tensor_tuple[:3]])
     return flat.pow(2).mean().sqrt()
 
 

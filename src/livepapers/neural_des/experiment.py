@@ -41,6 +41,7 @@ class Config:
     ncde_hidden: int = 32
     ncde_width: int = 128
     ncde_depth: int = 1
+    ncde_intensity: bool = False  # observational-intensity channels (spec §2 option; C1's setup does not use them)
     gru_hidden: int = 47
     odernn_hidden: int = 32
     odernn_width: int = 32
@@ -81,6 +82,13 @@ class Config:
     # drifts without a t input, as torchsde's latent_sde.py (time enters the posterior through c_t): with raw t as an
     # input, pilots diverged (seed 1 at step 1; seed 0 to a loss of 1e12), see the README's History
     c4a_time_input: bool = False
+    # C4 (report only, no claim): full SDE-GAN training with clipping; 0 steps = not run (the paper profile runs it)
+    c4c_gan_steps: int = 0
+    c4c_batch: int = 1024
+    c4c_swa_start: int = 5000
+    c4c_train: int = 8192
+    c4c_test: int = 2048
+    c4c_eval_times: tuple[int, ...] = (3, 16, 32, 48, 63)
     c4b_batch: int = 256
     c4b_steps: int = 10
     c4b_warmup: int = 2
@@ -92,7 +100,7 @@ class Config:
 
     def __post_init__(self) -> None:
         for name in ("c1_epochs", "c1_batch", "c2_steps", "c2_batch", "c3_queries", "c4a_steps", "timing_repeats",
-                     "c2_paths", "c4a_samples", "c5_series", "c4b_steps"):
+                     "c2_paths", "c4a_samples", "c5_series", "c4b_steps", "c4c_batch", "c4c_train", "c4c_test"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not set((0.3, 0.7)) <= set(self.c1_drops) or any(not (0 <= r < 1) for r in self.c1_drops):
@@ -100,6 +108,9 @@ class Config:
         bad = [k for k in self.c2_ks if k < 1 or self.c2_fine % k]
         if bad:
             raise ConfigError(f"c2_ks must divide c2_fine={self.c2_fine}; {bad[0]} does not")
+        if self.c4c_gan_steps < 0 or max(self.c4c_eval_times) >= 64:
+            raise ConfigError(f"need c4c_gan_steps >= 0 and c4c_eval_times < 64, got {self.c4c_gan_steps}, "
+                              f"{self.c4c_eval_times}")
         if max(self.c4a_eval_times) >= self.c4a_times:
             raise ConfigError(f"c4a_eval_times must be < c4a_times={self.c4a_times}, got {self.c4a_eval_times}")
         if self.c4b_warmup < 0 or self.c4b_times < 2 or self.c4a_times > 64:
@@ -122,7 +133,8 @@ PROFILES: dict[str, Profile] = {
     "default": Profile(Config()),
     # paper: the thesis' SDE-GAN training and the NCDE paper's UEA sizes are not offline-sized; this profile keeps the
     # default experiment with the NCDE paper's vector field (3×32) and longer training — documented, not run in CI
-    "paper": Profile(Config(ncde_width=32, ncde_depth=3, c1_epochs=100, c4a_steps=5000), n_seeds=3),
+    "paper": Profile(Config(ncde_width=32, ncde_depth=3, c1_epochs=100, c4a_steps=5000, c4c_gan_steps=10_000),
+                     n_seeds=3),
 }
 
 
@@ -164,7 +176,11 @@ def _c1(config: Config, ctx: RunContext) -> tuple[dict[str, float], dict[str, An
     for m, v in deg.items():
         metrics[f"c1.{m}.degradation"] = v
     base_med = sorted(deg[b] for b in lab.BASELINES)[1]
-    metrics["c1b.margin"] = base_med + 1.0 - deg["ncde"]
+    metrics["c1b.margin"] = base_med + 1.0 - deg["ncde"]  # per-seed median (supplementary)
+    # C1b's check: "NCDE degradation ≤ median of the baselines' (mean) degradations + 1" ⇔ at least two of these
+    # three margins have a non-negative seed mean (the mean is linear, the median of three is the 2nd largest)
+    for b in lab.BASELINES:
+        metrics[f"c1b.margin_vs_{b}"] = deg[b] + 1.0 - deg["ncde"]
     return metrics, {"curves": curves, "ncde": models[0.3], "source": source}
 
 
@@ -172,15 +188,31 @@ def _c5(config: Config, ncde: Any, ctx: RunContext) -> dict[str, float]:
     model, (tte, vte, yte) = ncde
     n = config.c5_series
     res = lab.seminorm_nfe(model, tte[:n], vte[:n], yte[:n], rtol=config.c5_rtol, atol=config.c5_atol)
-    d, s, r = res["default"], res["seminorm"], res["rms"]
+    d, s, r, rs = res["default"], res["seminorm"], res["rms"], res["rms_seminorm"]
     gd, gs = d["grad"], s["grad"]
     cos = float(torch.nn.functional.cosine_similarity(gd, gs, dim=0))
     out = {"c5.nfe_backward.default": float(d["nfe_backward"]), "c5.nfe_backward.seminorm": float(s["nfe_backward"]),
-           "c5.nfe_backward.rms": float(r["nfe_backward"]), "c5.nfe_forward": float(d["nfe_forward"]),
+           "c5.nfe_backward.rms": float(r["nfe_backward"]),
+           "c5.nfe_backward.rms_seminorm": float(rs["nfe_backward"]), "c5.nfe_forward": float(d["nfe_forward"]),
            "c5.nfe_reduction": 1.0 - s["nfe_backward"] / d["nfe_backward"],
-           "c5.nfe_reduction_vs_rms": 1.0 - s["nfe_backward"] / r["nfe_backward"], "c5.grad_cos": cos}
-    ctx.log(f"C5 backward NFE default {d['nfe_backward']}, seminorm {s['nfe_backward']}, rms {r['nfe_backward']}; "
-            f"cos {cos:.6f}")
+           # the paper-era pairing: RMS over (t, z, a_z) vs RMS over the whole augmented state (supplementary)
+           "c5.nfe_reduction_vs_rms": 1.0 - rs["nfe_backward"] / r["nfe_backward"], "c5.grad_cos": cos}
+    ctx.log(f"C5 backward NFE default {d['nfe_backward']}, seminorm {s['nfe_backward']}, rms {r['nfe_backward']}, "
+            f"rms seminorm {rs['nfe_backward']}; cos {cos:.6f}")
+    return out
+
+
+def _c4c(cfg: Config, ctx: RunContext) -> dict[str, float]:
+    """Full SDE-GAN training (``--profile paper``): marginals of the SWA generator vs held-out OU paths."""
+    data = time_dependent_ou(cfg.c4c_train + cfg.c4c_test, ctx.generator(6), t_size=64, dt=cfg.c4_sim_dt)
+    res = lab.c4c_sde_gan(ctx.seed, data, n_train=cfg.c4c_train, n_test=cfg.c4c_test, steps=cfg.c4c_gan_steps,
+                          batch=cfg.c4c_batch, swa_start=cfg.c4c_swa_start, eval_times=cfg.c4c_eval_times,
+                          samples=cfg.c4a_samples, progress=lambda it: ctx.progress(it, desc="C4 SDE-GAN"))
+    out = lab.summarise_rows("c4c", res["rows"])
+    tail = res["losses"][-100:]
+    out["c4c.final_loss"] = sum(tail) / len(tail)
+    ctx.log(f"C4 SDE-GAN ({cfg.c4c_gan_steps} steps, {res['seconds']:.0f} s): {out}")
+    ctx.save_json("c4c", {"rows": res["rows"], "losses": res["losses"]})
     return out
 
 
@@ -210,6 +242,9 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
     if cfg.figures:
         figures.c2_figure(conv, cfg.c2_ks, ctx)
 
+    if cfg.c4c_gan_steps > 0:
+        metrics |= _c4c(cfg, ctx)
+
     data = time_dependent_ou(cfg.c4a_train + cfg.c4a_test, ctx.generator(4), t_size=64, observe=cfg.c4a_times,
                              dt=cfg.c4_sim_dt)
     try:
@@ -225,10 +260,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
         return metrics
     rows = res["rows"]
     metrics["c4a.diverged"] = 0.0
-    metrics["c4a.w1_over_sd"] = sum(r["w1_over_sd"] for r in rows) / len(rows)
-    metrics["c4a.mean_err_over_sd.max"] = max(r["mean_err_over_sd"] for r in rows)
-    metrics["c4a.sd_ratio.min"] = min(r["sd_ratio"] for r in rows)
-    metrics["c4a.sd_ratio.max"] = max(r["sd_ratio"] for r in rows)
+    metrics |= lab.summarise_rows("c4a", rows)
     metrics["c4a.yz_gap"] = res["final_yz_gap"]
     metrics["c4a.final_loss"] = sum(res["loss"][-20:]) / len(res["loss"][-20:])
     ctx.save_json("c4a", {k: v for k, v in res.items()})
