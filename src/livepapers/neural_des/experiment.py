@@ -307,7 +307,9 @@ def measure(config: Config, ctx: RunContext) -> list[dict[str, float]]:
     for k in range(n):
         reps[k] |= {"c4b.step_time_clip": t4["clip"][k], "c4b.step_time_gp": t4["gp"][k],
                     "c4b.gp_over_clip": t4["gp"][k] / t4["clip"][k], "c4b.clip_violation": t4["clip_violation"],
-                    "c4b.time_spread": sp4}
+                    "c4b.time_spread": sp4, "c4b.step_time_clip_mean": t4["clip_mean"][k],
+                    "c4b.step_time_gp_mean": t4["gp_mean"][k],
+                    "c4b.gp_over_clip_mean": t4["gp_mean"][k] / t4["clip_mean"][k]}
     ctx.log(f"C4b step times {t4}")
     ctx.save_json("timings", {"c2c": t2, "c3": t3, "c4b": t4})
     if cfg.figures:
