@@ -391,3 +391,48 @@ def test_failed_skew_normal_fit_is_missing_not_capped():
 
     with pytest.raises(ValueError):
         fit_skewnorm(np.full(10, 3.0))  # the caller records NaN and counts exposure_fit_failures
+
+
+def test_pooled_boundary_counts_compare_as_the_spec_states():
+    """3 of 15 canaries recovered as 1 + 1 + 1 over three replicates is exactly 0.2 (C4(b): "≤ 3 of 15" holds), and a
+    pooled precision difference of exactly 0.10 counts as a C1 win, whatever the split over replicates."""
+    from livepapers.data_extraction.experiment import MODELS, SCORES, STRATEGIES, Config, Replicate, pool
+
+    assert np.mean([1 / 5] * 3) > 0.2  # the float artefact the rounding removes (so this test can fail)
+    cfg = Config()
+    cs = cfg.insertion_counts
+    precs = [(0 / 30, 3 / 30), (0 / 30, 3 / 30), (6 / 30, 9 / 30)]  # (perplexity, zlib) precision@30: +3 of 30 each
+    assert np.mean([b for _, b in precs]) - np.mean([a for a, _ in precs]) < 0.10  # the artefact, again
+    reps = []
+    for i, (pp, zl) in enumerate(precs):
+        r = Replicate(i)
+        r.scalars = {"heldout_match_frac": 0.0, "heldout_minus_bigram": -1.0, "k1_extracted": 1.0}
+        for s in STRATEGIES:
+            r.scalars[f"base_rate/{s}"] = 0.1
+            for m in SCORES:
+                r.scalars[f"prec@{cfg.K}/{s}/{m}"] = {"perplexity": pp, "zlib": zl}.get(m, pp)
+        r.exposure = {m: {c: [1.0] * 5 for c in cs} for m in MODELS}
+        r.exposure_interp = {m: {c: [1.0] * 5 for c in cs} for m in MODELS}
+        r.greedy = {c: [True, False, False, False, False] for c in cs}
+        r.url_hits = {m: {c: [False] * 4 for c in cs} for m in MODELS}
+        r.secrets_top = {"small": [], "zlib": []}
+        reps.append(r)
+    out = pool(cfg, reps)
+    assert out["greedy_recovered/c1"] == 0.2
+    assert out["c1.wins/zlib"] == 3.0 and out["c1.wins/small"] == 0.0
+
+
+def test_real_model_attack_runs_the_three_strategies_on_any_causal_lm(small_corpus, tok, tiny_model):
+    """``smollm2_attack`` is model-agnostic: on the tiny GPT it samples every strategy, scores and reports them."""
+    from livepapers.data_extraction.attack import STRATEGIES
+    from livepapers.data_extraction.real_model import smollm2_attack
+
+    metrics, rows = smollm2_attack(tiny_model, tok, small_corpus.heldout, n=4, max_new_tokens=12, window=4)
+    assert [r["strategy"] for r in rows] == ["top_n"] * 4 + ["temperature_decay"] * 4 + ["internet"] * 4
+    for s in STRATEGIES:
+        assert metrics[f"real_model/samples_per_s/{s}"] > 0 and 0 <= metrics[f"real_model/dup_rate/{s}"] <= 1
+    # the scores are the target-only ones, in the ranking direction (perplexity = −log P)
+    assert all(np.isfinite(r["score_zlib"]) and r["score_perplexity"] == -r["ppl"] for r in rows)
+    # the Internet samples start with a 10-token prompt cut from the held-out texts
+    heldout = " ".join(small_corpus.heldout)
+    assert all(r["text"][:15].strip()[:8] in heldout for r in rows if r["strategy"] == "internet")

@@ -42,7 +42,8 @@ MODELS = ("large", "medium", "small")
 
 @dataclass(frozen=True)
 class Config:
-    """Every knob of the offline reproduction; defaults = the default profile (the spec's settings)."""
+    """Every knob of the offline reproduction; defaults = the default profile (the spec's settings, except batch 4 and
+    gradient clipping at 1.0: see the README's Deviations)."""
 
     # corpus (tokens ≈ characters / 3.15 for this generator and tokenizer)
     n_tokens: int = 100_000
@@ -64,8 +65,9 @@ class Config:
     # the spec's 32 rows is 75 AdamW steps in 3 epochs, too few to learn bigram statistics; 4 rows = 597 steps,
     # chosen by held-out NLL on a pilot replicate (benchmarks/bench_data_extraction_batch_pilot.py; Deviations)
     batch_size: int = 4
-    # global gradient-norm clipping (HF Trainer's default max_grad_norm); without it the large GPT stalled on one
-    # replicate in 4 (second pilot, same benchmark); None = the spec's unclipped AdamW
+    # global gradient-norm clipping (HF Trainer's default max_grad_norm): without it replicate 0's large GPT stalled
+    # above the bigram in the third default run; chosen by the second pilot (same benchmark, seeds 100-103, where it
+    # had the best worst case); None = the spec's unclipped AdamW
     grad_clip: float | None = 1.0
     warmup: int = 20
     # attack
@@ -407,8 +409,12 @@ def pool(config: Config, reps: list[Replicate]) -> dict[str, float]:
         for metric in ("small", "zlib"):
             add(f"secrets_k2/{metric}", len(r.secrets_top[metric]))
     machine = {k for k in per if k.startswith(("train_tokens_per_s", "samples_per_s", "seconds/"))}
+    # means of count ratios (k of n per replicate) are rounded to 12 decimals so that a boundary count compares as
+    # the spec states it: 1/5 + 1/5 + 1/5 over 3 replicates is 3 of 15 = 0.2, not 0.20000000000000004 (C4(b) "≤ 3 of
+    # 15"); likewise the base rates of C1's validity condition and the precisions whose differences C1 compares
+    ratio = ("greedy_recovered/", "prec@", "base_rate/", "dup_rate/", "url_frac/")
     for k, vals in per.items():
-        out[k] = float(np.mean(vals))
+        out[k] = round(float(np.mean(vals)), 12) if k.startswith(ratio) else float(np.mean(vals))
         if k not in machine:
             out[k + "_sd"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     # gates and pooled statistics
@@ -418,8 +424,8 @@ def pool(config: Config, reps: list[Replicate]) -> dict[str, float]:
     valid = [s for s in STRATEGIES if 0.02 <= out[f"base_rate/{s}"] <= 0.60]
     out["c1.valid_strategies"] = float(len(valid))
     for metric in ("zlib", "small", "lowercase"):
-        out[f"c1.wins/{metric}"] = float(sum(out[f"prec@{K}/{s}/{metric}"] - out[f"prec@{K}/{s}/perplexity"] >= 0.10
-                                             for s in valid))
+        out[f"c1.wins/{metric}"] = float(sum(round(out[f"prec@{K}/{s}/{metric}"] - out[f"prec@{K}/{s}/perplexity"],
+                                                   12) >= 0.10 for s in valid))
     out["c3.medium_minus_small"] = out["exposure/medium/c_ge4"] - out["exposure/small/c_ge4"]
     out["c3.large_minus_medium"] = out["exposure/large/c_ge4"] - out["exposure/medium/c_ge4"]
     cs = list(config.insertion_counts)

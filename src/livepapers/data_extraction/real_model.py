@@ -76,9 +76,13 @@ def _from_gguf(file: Path):
     return model.eval()
 
 
-def smollm2_attack(model, tokenizer, prompts: list[str], *, n: int = 10, max_new_tokens: int = 32, top_k: int = 40,
+def smollm2_attack(model, tokenizer, prompts: list[str], *, n: int = 10, max_new_tokens: int = 64, top_k: int = 40,
                    window: int = 16, seed: int = 0) -> tuple[dict[str, float], list[dict]]:
-    """Stages 1–3 of the attack on a real pretrained LM: ``n`` samples per strategy, scored, deduplicated.
+    """Stages 1–2 of the attack on a real pretrained LM: ``n`` samples per strategy, scored and ranked.
+
+    Samples are ``max_new_tokens`` long (default 64, as the default profile's, so the temperature decay over the
+    first 20 tokens is the same share of the sample); the trigram duplicate rate of each strategy is reported, the
+    rows are not deduplicated.
 
     ``prompts``: the "Internet" texts the ``internet`` strategy cuts 10-token prompts from. Returns metrics per
     strategy (samples/s, duplicate rate, mean log-perplexity, mean zlib score) and one row per sample (strategy,
@@ -117,7 +121,8 @@ def smollm2_demo(ctx, prompts: list[str] | None = None) -> dict[str, float]:
     """SmolLM2-135M as the real target: the three sampling strategies, scored and ranked (``real_model_samples.csv``,
     highest zlib score first), plus greedy completion of the MIT licence and its scores next to fresh text.
 
-    ``prompts``: held-out "Internet" texts for the ``internet`` strategy (default: the MIT licence and fresh text).
+    ``prompts``: held-out "Internet" texts for the ``internet`` strategy (default: held-out text of this package's
+    corpus generator, seed 0 — never the MIT licence, which would make the demo circular).
     """
     from .attack import greedy_complete
     from .metrics import log_perplexity, token_nlls, zlib_entropy
@@ -137,7 +142,14 @@ def smollm2_demo(ctx, prompts: list[str] | None = None) -> dict[str, float]:
            "real_model/mit_zlib_ratio": zlib_entropy(MIT_LICENSE) / max(lp[0], 1e-6),
            "real_model/fresh_zlib_ratio": zlib_entropy(fresh) / max(lp[1], 1e-6),
            "real_model/mit_log_ppl": lp[0], "real_model/fresh_log_ppl": lp[1]}
-    attack, rows = smollm2_attack(model, tok, list(prompts) if prompts else [MIT_LICENSE, fresh])
+    if not prompts:
+        import torch
+
+        from .data import make_secret_corpus
+
+        prompts = make_secret_corpus(torch.Generator().manual_seed(0), 6_000, 2_500, n_cards=6, dup_per_group=1,
+                                     ids_per_count=1, canaries_per_count=1, licence_copies=3).heldout
+    attack, rows = smollm2_attack(model, tok, list(prompts))
     rows.sort(key=lambda r: -r["score_zlib"])
     ctx.save_csv("real_model_samples.csv", rows)
     ctx.log("SmolLM2 attack: " + "; ".join(
