@@ -96,7 +96,7 @@ def test_sde_gan_clipping_and_gradient_penalty():
     d = time_dependent_ou(32, torch.Generator().manual_seed(0), observe=6, dt=0.1)
     coeffs = real_coeffs(d["ys"], d["ts"])
     gen, disc = SDEGenerator(1), CDEDiscriminator(1)
-    assert any(float(m.weight.abs().max()) > 1 / m.out_features for m in disc.modules()
+    assert any(float(m.weight.detach().abs().max()) > 1 / m.out_features for m in disc.modules()
                if isinstance(m, torch.nn.Linear))
     g_opt = torch.optim.Adadelta(gen.parameters(), lr=2e-4)
     d_opt = torch.optim.Adadelta(disc.parameters(), lr=1e-3)
