@@ -91,47 +91,19 @@ def recipes(seed: int, names: list[str]) -> None:
 
 
 def one(bs: int) -> dict:
-    import transformers
+    """First pilot: the three sizes at batch ``bs`` on the pilot seed."""
+    from livepapers.data_extraction.models import gpt2_config, train_small_gpt
 
-    from livepapers.data_extraction.data import make_secret_corpus
-    from livepapers.data_extraction.experiment import Config
-    from livepapers.data_extraction.models import (
-        bigram_nll,
-        gpt2_config,
-        make_rows,
-        train_bpe_tokenizer,
-        train_small_gpt,
-    )
-
-    transformers.utils.logging.set_verbosity_error()
-    torch.set_num_threads(1)
-    c = Config()
-    g = torch.Generator().manual_seed(SEED)
-    corpus = make_secret_corpus(g, c.n_tokens, c.n_heldout_tokens, c.insertion_counts, n_cards=c.n_cards,
-                                dup_per_group=c.dup_per_group, ids_per_count=c.ids_per_count,
-                                canaries_per_count=c.canaries_per_count, licence_copies=c.licence_copies)
-    tok = train_bpe_tokenizer(corpus.documents, c.vocab_size, split_digits=True)
-    rows, held = make_rows(corpus.documents, tok, c.seq_len), make_rows(corpus.heldout, tok, c.seq_len)
-    order_seed = int(torch.randint(0, 2**62, (1,), generator=g))
-
-    def mean_nll(m, r: torch.Tensor) -> float:
-        tot = cnt = 0.0
-        with torch.no_grad():
-            for s in range(0, r.shape[0], 64):
-                b = r[s:s + 64]
-                tot += float(m(input_ids=b, labels=b).loss) * b[:, 1:].numel()
-                cnt += b[:, 1:].numel()
-        return tot / cnt
-
-    out: dict = {"batch": bs, "seed": SEED, "bigram": bigram_nll(rows, held, len(tok)), "rows": rows.shape[0]}
+    c, tok, rows, held, order_seed, big = _setup(SEED)
+    out: dict = {"batch": bs, "seed": SEED, "bigram": big, "rows": rows.shape[0]}
     for name in ("large", "medium", "small"):
         curve: list[float] = []
         t = time.perf_counter()
         m = train_small_gpt(rows, tok, gpt2_config(getattr(c, name), len(tok), c.seq_len), c.epochs, c.lr,
                             torch.Generator().manual_seed(order_seed), batch_size=bs, warmup=c.warmup,
                             on_step=lambda s, v, cc=curve: cc.append(v))
-        out[name] = {"time": time.perf_counter() - t, "steps": len(curve), "train": mean_nll(m, rows),
-                     "heldout": mean_nll(m, held), "curve_tail": curve[-5:]}
+        out[name] = {"time": time.perf_counter() - t, "steps": len(curve), "train": _mean_nll(m, rows),
+                     "heldout": _mean_nll(m, held), "curve_tail": curve[-5:]}
         print(bs, name, {k: round(v, 3) if isinstance(v, float) else v for k, v in out[name].items()
                          if k != "curve_tail"}, "bigram", round(out["bigram"], 3), flush=True)
     return out
