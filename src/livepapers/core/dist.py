@@ -49,6 +49,7 @@ Launch contract (``livepapers reproduce <slug> --nproc N [--nnodes M --rdzv-endp
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import subprocess
 import sys
@@ -196,8 +197,16 @@ def init_from_env(backend: str | None = None) -> DistInfo:
 
 
 def cleanup() -> None:
-    """Destroy the process group if one is initialised (safe to call in a single process)."""
+    """Destroy the process group if one is initialised (safe to call in a single process).
+
+    A garbage collection runs first: objects in reference cycles that still hold the group (a
+    ``DistributedDataParallel`` wrapper's reducer, for one) are freed while the group is alive. Without it they
+    were finalised at interpreter exit, after the group was destroyed, and a gloo rank could abort in teardown
+    ("terminate called without an active exception", exit -6) after finishing its work: 5 of 15 two-process
+    runs of ``tests/core/test_dist.py``'s worker on a loaded machine, 0 of 20 with the collection.
+    """
     if tdist.is_available() and tdist.is_initialized():
+        gc.collect()
         tdist.destroy_process_group()
 
 
