@@ -453,10 +453,7 @@ def run(config: Config, ctx: RunContext) -> dict[str, float]:
     if config.real_model:
         from .real_model import smollm2_demo
 
-        # "Internet" prompts for the real model: held-out text of the same generator (a small, independent stream)
-        held = make_secret_corpus(torch.Generator().manual_seed(ctx.seed), 6_000, 2_500, n_cards=6, dup_per_group=1,
-                                  ids_per_count=1, canaries_per_count=1, licence_copies=3).heldout
-        metrics |= smollm2_demo(ctx, prompts=held)
+        metrics |= smollm2_demo(ctx, seed=ctx.seed)
     return metrics
 
 
